@@ -1,0 +1,3 @@
+module github.com/chvmm/chvmm/apigen
+
+go 1.26.0

@@ -1,0 +1,3 @@
+module github.com/chvmm/chvmm/chsim
+
+go 1.26.0

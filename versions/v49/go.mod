@@ -1,0 +1,3 @@
+module github.com/chvmm/chvmm/versions/v49
+
+go 1.26.0

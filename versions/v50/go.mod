@@ -1,0 +1,3 @@
+module github.com/chvmm/chvmm/versions/v50
+
+go 1.26.0

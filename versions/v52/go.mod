@@ -1,0 +1,3 @@
+module github.com/chvmm/chvmm/versions/v52
+
+go 1.26.0
