@@ -1,3 +1,26 @@
 module github.com/chvmm/chvmm/chsim
 
 go 1.26.0
+
+require (
+	github.com/chvmm/chvmm/core v0.0.0
+	github.com/chvmm/chvmm/versions/v48 v48.0.0
+	github.com/chvmm/chvmm/versions/v49 v49.0.0
+	github.com/chvmm/chvmm/versions/v50 v50.0.0
+	github.com/chvmm/chvmm/versions/v51 v51.0.0
+	github.com/chvmm/chvmm/versions/v52 v52.0.0
+	github.com/chvmm/chvmm/versions/v53 v53.0.0
+	github.com/getkin/kin-openapi v0.153.0
+	github.com/stretchr/testify v1.12.1
+	golang.org/x/sys v0.50.0
+)
+
+replace (
+	github.com/chvmm/chvmm/core => ../core
+	github.com/chvmm/chvmm/versions/v48 => ../versions/v48
+	github.com/chvmm/chvmm/versions/v49 => ../versions/v49
+	github.com/chvmm/chvmm/versions/v50 => ../versions/v50
+	github.com/chvmm/chvmm/versions/v51 => ../versions/v51
+	github.com/chvmm/chvmm/versions/v52 => ../versions/v52
+	github.com/chvmm/chvmm/versions/v53 => ../versions/v53
+)

@@ -1,0 +1,98 @@
+# chvmm: code generation, Cloud Hypervisor binaries and tests of the workspace.
+#
+#   make specs              fetch the spec of every release in versions/*/spec.lock into ./specs
+#   make generate           specs, then regenerate every version module (apigen generate)
+#   make check-generated    generate, then fail if anything under versions/ differs from git
+#   make new-version V=54.0 fetch the v54.0 spec and create versions/v54 (apigen new-version)
+#   make check-new-version  try new-version on a copy of the repository (a fake next release)
+#   make binaries [FROM=dir] [VERSIONS="v48 v53"]
+#                           download (or import from dir/<tag>/<arch>/cloud-hypervisor) the
+#                           CH binaries, checked against versions/vNN/binaries.lock
+#   make test               go vet and go test in every module of go.work
+#
+# SPEC_SOURCE=dir takes specs from dir/<tag>/cloud-hypervisor.yaml instead of upstream
+# (CI: SPEC_SOURCE=../shared/ch-specs). Releases come from versions/*/spec.lock.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := test
+
+SPEC_SOURCE ?=
+SPEC_UPSTREAM := https://raw.githubusercontent.com/cloud-hypervisor/cloud-hypervisor
+SPEC_UPSTREAM_PATH := vmm/src/api/openapi/cloud-hypervisor.yaml
+SPECS_DIR := specs
+
+# Release tags of the version modules, oldest first, from their spec.lock.
+TAGS := $(shell cat versions/*/spec.lock 2>/dev/null | cut -d' ' -f1 | sort -V)
+# Tags `make specs` fetches (new-version fetches just the new one).
+SPEC_TAGS ?= $(TAGS)
+
+APIGEN := go run ./apigen
+FROM ?=
+VERSIONS ?=
+V ?=
+
+.PHONY: specs generate check-generated new-version check-new-version binaries test
+
+specs:
+	@test -n "$(strip $(SPEC_TAGS))" || { echo "no release tags: versions/*/spec.lock is missing" >&2; exit 1; }
+	@for tag in $(SPEC_TAGS); do \
+		dst="$(SPECS_DIR)/$$tag/cloud-hypervisor.yaml"; \
+		mkdir -p "$(SPECS_DIR)/$$tag"; \
+		if [ -n "$(SPEC_SOURCE)" ]; then \
+			src="$(SPEC_SOURCE)/$$tag/cloud-hypervisor.yaml"; \
+			test -f "$$src" || { echo "make specs: $$src does not exist (SPEC_SOURCE=$(SPEC_SOURCE))" >&2; exit 1; }; \
+			cat "$$src" > "$$dst.tmp"; \
+		else \
+			curl -fsSL --retry 3 -o "$$dst.tmp" "$(SPEC_UPSTREAM)/$$tag/$(SPEC_UPSTREAM_PATH)" || \
+				{ echo "make specs: cannot download the $$tag spec; set SPEC_SOURCE=dir to copy dir/$$tag/cloud-hypervisor.yaml instead" >&2; rm -f "$$dst.tmp"; exit 1; }; \
+		fi; \
+		mv "$$dst.tmp" "$$dst"; \
+	done
+	@echo "specs: $(SPEC_TAGS) in $(SPECS_DIR)/"
+
+generate: specs
+	$(APIGEN) generate -specs $(SPECS_DIR)
+
+check-generated: generate
+	@changes="$$(git status --porcelain --untracked-files=all -- versions)"; \
+	if [ -n "$$changes" ]; then \
+		echo "check-generated: versions/ differs from what make generate produces; run make generate and commit:" >&2; \
+		echo "$$changes" >&2; \
+		git --no-pager diff --stat -- versions >&2; \
+		exit 1; \
+	fi
+	@echo "check-generated: versions/ is up to date"
+
+new-version:
+	@test -n "$(V)" || { echo "usage: make new-version V=54.0 [SPEC_SOURCE=dir]" >&2; exit 1; }
+	$(MAKE) --no-print-directory specs SPEC_TAGS=v$(patsubst v%,%,$(V))
+	$(APIGEN) new-version -V $(V) -specs $(SPECS_DIR)
+
+# A copy of the repository gets a fake next release (the newest spec under the
+# next major's tag) through make new-version; its module must build and pass.
+check-new-version: specs
+	@latest="$(lastword $(TAGS))"; major="$${latest#v}"; major="$${major%%.*}"; next="$$((major + 1)).0"; \
+	tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
+	mkdir -p "$$tmp/repo" "$$tmp/specs/v$$next"; \
+	tar --exclude=./.git --exclude=./$(SPECS_DIR) --exclude='./versions/*/binaries/*/*' -cf - . | tar -C "$$tmp/repo" -xf -; \
+	cp "$(SPECS_DIR)/$$latest/cloud-hypervisor.yaml" "$$tmp/specs/v$$next/cloud-hypervisor.yaml"; \
+	echo "check-new-version: make new-version V=$$next in $$tmp/repo (spec of $$latest)"; \
+	$(MAKE) --no-print-directory -C "$$tmp/repo" new-version V="$$next" SPEC_SOURCE="$$tmp/specs"; \
+	grep -q "versions/v$$((major + 1))\$$" "$$tmp/repo/go.work" || { echo "check-new-version: go.work does not use versions/v$$((major + 1))" >&2; exit 1; }; \
+	test "$$(cut -d' ' -f1 "$$tmp/repo/versions/v$$((major + 1))/spec.lock")" = "v$$next"; \
+	cd "$$tmp/repo/versions/v$$((major + 1))"; \
+	go build ./... && go vet ./... && go test -count=1 ./...; \
+	echo "check-new-version: versions/v$$((major + 1)) created, built and tested"
+
+binaries:
+	$(APIGEN) binaries $(if $(FROM),-from $(FROM)) $(VERSIONS)
+
+test:
+	@failed=""; \
+	for dir in $$(go list -m -f '{{.Dir}}'); do \
+		if [ -z "$$(cd "$$dir" && go list -e ./... 2>/dev/null)" ]; then continue; fi; \
+		echo "== $${dir#$(CURDIR)/}"; \
+		(cd "$$dir" && go vet ./... && go test ./...) || failed="$$failed $${dir#$(CURDIR)/}"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make test: failed in:$$failed" >&2; exit 1; fi

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// A fixup repairs one known defect of official Cloud Hypervisor specs, in
+// memory, before generation. The official file is never edited: its SHA-256
+// stays the one spec.lock pins, and the generated files name every fix-up
+// applied to them.
+//
+// A fix-up must match the spec of every tag it lists; one that no longer
+// matches (the defect is gone or moved) is an error, so a stale fix-up is
+// noticed and removed rather than silently kept.
+type fixup struct {
+	// Name identifies the fix-up in generated headers; it never changes.
+	Name string
+	// Tags lists the release tags whose spec has the defect.
+	Tags []string
+	// Description says what is wrong and what the fix-up does.
+	Description string
+	// Apply repairs the spec's top-level mapping. It returns an error
+	// wrapping errFixupNoMatch when the spec does not have the defect.
+	Apply func(root *yaml.Node) error
+}
+
+// errFixupNoMatch: a fix-up's target is not in the spec as the fix-up expects.
+var errFixupNoMatch = errors.New("fix-up no longer matches its spec")
+
+// fixups is the list of every fix-up, applied in this order.
+var fixups = []fixup{
+	{
+		Name: "v52-generic-vhost-user-queue-size-items-type",
+		Tags: []string{"v52.0"},
+		Description: "GenericVhostUserConfig.queue_size.items has `type: uint16`, which is not an " +
+			"OpenAPI type (oapi-codegen: unhandled Schema type; kin-openapi refuses it); " +
+			"it becomes `type: integer, format: uint16`, as v53.0 writes it.",
+		Apply: integerFormat("uint16", "components", "schemas", "GenericVhostUserConfig", "properties", "queue_size", "items"),
+	},
+	{
+		Name: "v52-generic-vhost-user-virtio-id-type",
+		Tags: []string{"v52.0"},
+		Description: "GenericVhostUserConfig.virtio_id has `type: uint32`, which is not an OpenAPI " +
+			"type (oapi-codegen: unhandled Schema type; kin-openapi refuses it); it becomes " +
+			"`type: integer, format: uint32`.",
+		Apply: integerFormat("uint32", "components", "schemas", "GenericVhostUserConfig", "properties", "virtio_id"),
+	},
+}
+
+// integerFormat returns a fix-up function for the schema at path whose
+// `type` is the invalid badType (such as uint16): it sets `type: integer`
+// and `format: badType`.
+func integerFormat(badType string, path ...string) func(*yaml.Node) error {
+	return func(root *yaml.Node) error {
+		where := strings.Join(path, ".")
+		schema := mapPath(root, path...)
+		if schema == nil || schema.Kind != yaml.MappingNode {
+			return fmt.Errorf("%w: %s is not in the spec", errFixupNoMatch, where)
+		}
+		typ := mapGet(schema, "type")
+		if typ == nil || typ.Value != badType {
+			got := "<none>"
+			if typ != nil {
+				got = typ.Value
+			}
+			return fmt.Errorf("%w: %s.type is %s, want %s", errFixupNoMatch, where, got, badType)
+		}
+		if mapGet(schema, "format") != nil {
+			return fmt.Errorf("%w: %s already has a format", errFixupNoMatch, where)
+		}
+		typ.Value, typ.Tag, typ.Style = "integer", "!!str", 0
+		schema.Content = append(schema.Content,
+			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "format"},
+			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: badType},
+		)
+		return nil
+	}
+}
+
+// applyFixups applies, in order, every fix-up of list that lists tag, and
+// returns their names. A fix-up that does not match is an error.
+func applyFixups(tag string, root *yaml.Node, list []fixup) ([]string, error) {
+	var applied []string
+	for _, f := range list {
+		if !slices.Contains(f.Tags, tag) {
+			continue
+		}
+		if err := f.Apply(root); err != nil {
+			return nil, fmt.Errorf("fix-up %s on the %s spec: %w; update or remove it in apigen/fixups.go", f.Name, tag, err)
+		}
+		applied = append(applied, f.Name)
+	}
+	return applied, nil
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+)
+
+// v52Shape is the part of the official v52.0 spec the v52 fix-ups repair.
+const v52Shape = `
+openapi: 3.0.1
+paths: {}
+components:
+  schemas:
+    GenericVhostUserConfig:
+      type: object
+      properties:
+        queue_size:
+          type: array
+          items:
+            type: uint16
+        virtio_id:
+          type: uint32
+`
+
+func parseYAML(t *testing.T, s string) *yaml.Node {
+	t.Helper()
+	var doc yaml.Node
+	require.NoError(t, yaml.Unmarshal([]byte(s), &doc))
+	return doc.Content[0]
+}
+
+func TestFixupsRepairV52(t *testing.T) {
+	root := parseYAML(t, v52Shape)
+	applied, err := applyFixups("v52.0", root, fixups)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"v52-generic-vhost-user-queue-size-items-type", "v52-generic-vhost-user-virtio-id-type"}, applied)
+
+	items := mapPath(root, "components", "schemas", "GenericVhostUserConfig", "properties", "queue_size", "items")
+	assert.Equal(t, "integer", mapGet(items, "type").Value)
+	assert.Equal(t, "uint16", mapGet(items, "format").Value)
+	virtio := mapPath(root, "components", "schemas", "GenericVhostUserConfig", "properties", "virtio_id")
+	assert.Equal(t, "integer", mapGet(virtio, "type").Value)
+	assert.Equal(t, "uint32", mapGet(virtio, "format").Value)
+
+	s := &spec{Tag: "v52.0", Root: root}
+	js, err := s.JSON()
+	require.NoError(t, err)
+	assert.Contains(t, string(js), `"format": "uint16",`+"\n"+`              "type": "integer"`)
+}
+
+func TestFixupsLeaveOtherTagsAlone(t *testing.T) {
+	root := parseYAML(t, v52Shape)
+	applied, err := applyFixups("v53.0", root, fixups)
+	require.NoError(t, err)
+	assert.Empty(t, applied)
+	items := mapPath(root, "components", "schemas", "GenericVhostUserConfig", "properties", "queue_size", "items")
+	assert.Equal(t, "uint16", mapGet(items, "type").Value)
+}
+
+func TestFixupThatNoLongerMatchesIsAnError(t *testing.T) {
+	for name, doc := range map[string]string{
+		"already fixed": `
+components:
+  schemas:
+    GenericVhostUserConfig:
+      properties:
+        queue_size:
+          items:
+            type: integer
+            format: uint16
+        virtio_id:
+          type: uint32
+`,
+		"schema gone": "components:\n  schemas:\n    VmConfig:\n      type: object\n",
+		"has a format": `
+components:
+  schemas:
+    GenericVhostUserConfig:
+      properties:
+        queue_size:
+          items:
+            type: uint16
+            format: uint16
+`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := applyFixups("v52.0", parseYAML(t, doc), fixups)
+			require.ErrorIs(t, err, errFixupNoMatch)
+			assert.Contains(t, err.Error(), "v52-generic-vhost-user-queue-size-items-type")
+			assert.Contains(t, err.Error(), "apigen/fixups.go")
+		})
+	}
+}
+
+func TestFixupsAreWellFormed(t *testing.T) {
+	seen := map[string]bool{}
+	for _, f := range fixups {
+		assert.NotEmpty(t, f.Name)
+		assert.False(t, seen[f.Name], "duplicate fix-up %s", f.Name)
+		seen[f.Name] = true
+		assert.NotEmpty(t, f.Tags, f.Name)
+		for _, tag := range f.Tags {
+			assert.Regexp(t, tagRE, tag, f.Name)
+		}
+		assert.NotEmpty(t, f.Description, f.Name)
+		assert.NotNil(t, f.Apply, f.Name)
+	}
+}
+
+// TestFixupsMatchTheOfficialSpecs applies every fix-up to the official spec of
+// each tag it lists, as CI has them in ../shared/ch-specs.
+func TestFixupsMatchTheOfficialSpecs(t *testing.T) {
+	dir := filepath.Join("..", "..", "shared", "ch-specs")
+	if _, err := os.Stat(dir); err != nil {
+		t.Skip("no official specs beside the repository (../shared/ch-specs)")
+	}
+	for _, f := range fixups {
+		for _, tag := range f.Tags {
+			raw, err := os.ReadFile(specPath(dir, tag))
+			require.NoError(t, err)
+			s, err := parseSpec(tag, raw)
+			require.NoError(t, err)
+			assert.Contains(t, s.Fixups, f.Name)
+		}
+	}
+}
