@@ -55,11 +55,11 @@ generate: specs
 	$(APIGEN) generate -specs $(SPECS_DIR)
 
 check-generated: generate
-	@changes="$$(git status --porcelain --untracked-files=all -- versions)"; \
+	@changes="$$(git status --porcelain --untracked-files=all -- versions 'core/*.gen.go')"; \
 	if [ -n "$$changes" ]; then \
-		echo "check-generated: versions/ differs from what make generate produces; run make generate and commit:" >&2; \
+		echo "check-generated: versions/ or core/*.gen.go differ from what make generate produces; run make generate and commit:" >&2; \
 		echo "$$changes" >&2; \
-		git --no-pager diff --stat -- versions >&2; \
+		git --no-pager diff --stat -- versions 'core/*.gen.go' >&2; \
 		exit 1; \
 	fi
 	@echo "check-generated: versions/ is up to date"

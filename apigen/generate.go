@@ -46,7 +46,10 @@ func runGenerate(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	return nil
+	if fl.NArg() > 0 {
+		return nil // core's tables need every release
+	}
+	return r.generateCore(ctx, *specs)
 }
 
 // generate regenerates version module name from its locked spec in specsDir.

@@ -84,6 +84,9 @@ func (r repo) newVersion(ctx context.Context, specsDir, tag string) (err error) 
 	if err := r.generate(ctx, specsDir, name); err != nil {
 		return err
 	}
+	if err := r.generateCore(ctx, specsDir); err != nil {
+		return err
+	}
 	cmd := exec.CommandContext(ctx, "go", "work", "use", "./"+versionsDir+"/"+name)
 	cmd.Dir = r.root
 	if out, err := cmd.CombinedOutput(); err != nil {

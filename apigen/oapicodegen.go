@@ -38,29 +38,41 @@ generate:
   client: true
 output-options:
   skip-prune: true
-output: %s
+output: %%s
 `
 
 // generateClient runs oapi-codegen on the fixed-up spec s and returns the
 // client source for package pkg: apigen's header, then oapi-codegen's code
 // with its constructor renamed (see rawClientConstructor), gofmt'd.
 func (r repo) generateClient(ctx context.Context, s *spec, pkg string) ([]byte, error) {
+	specYAML, err := s.YAML()
+	if err != nil {
+		return nil, err
+	}
+	code, err := r.oapiCodegen(ctx, specYAML, specFileName, fmt.Sprintf(oapiConfig, pkg))
+	if err != nil {
+		return nil, fmt.Errorf("oapi-codegen on the %s spec (fix-ups applied: %s): %w\nif the spec is invalid, add a fix-up to apigen/fixups.go",
+			s.Tag, fixupList(s.Fixups), err)
+	}
+	return rewriteClient(code, s, pkg)
+}
+
+// oapiCodegen runs the pinned oapi-codegen on the spec doc (written to a temp
+// file named specName, whose extension tells YAML from JSON) with config
+// cfg, whose one %s is replaced by the output path, and returns the code.
+func (r repo) oapiCodegen(ctx context.Context, doc []byte, specName, cfg string) ([]byte, error) {
 	tmp, err := os.MkdirTemp("", "apigen-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	specYAML, err := s.YAML()
-	if err != nil {
-		return nil, err
-	}
-	specFile := filepath.Join(tmp, specFileName)
-	outFile := filepath.Join(tmp, "client.gen.go")
+	specFile := filepath.Join(tmp, specName)
+	outFile := filepath.Join(tmp, "out.gen.go")
 	cfgFile := filepath.Join(tmp, "oapi-codegen.yaml")
-	if err := os.WriteFile(specFile, specYAML, 0o644); err != nil {
+	if err := os.WriteFile(specFile, doc, 0o644); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(cfgFile, fmt.Appendf(nil, oapiConfig, pkg, outFile), 0o644); err != nil {
+	if err := os.WriteFile(cfgFile, []byte(strings.Replace(cfg, "%s", outFile, 1)), 0o644); err != nil {
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, "go", "tool", "oapi-codegen", "-config", cfgFile, specFile)
@@ -70,14 +82,13 @@ func (r repo) generateClient(ctx context.Context, s *spec, pkg string) ([]byte, 
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("oapi-codegen on the %s spec (fix-ups applied: %s): %w\n%s\nif the spec is invalid, add a fix-up to apigen/fixups.go",
-			s.Tag, fixupList(s.Fixups), err, strings.TrimSpace(out.String()))
+		return nil, fmt.Errorf("%w\n%s", err, strings.TrimSpace(out.String()))
 	}
 	code, err := os.ReadFile(outFile)
 	if err != nil {
-		return nil, fmt.Errorf("oapi-codegen wrote no client for %s: %w", s.Tag, err)
+		return nil, fmt.Errorf("oapi-codegen wrote nothing: %w", err)
 	}
-	return rewriteClient(code, s, pkg)
+	return code, nil
 }
 
 // fixupList names fix-ups for a header or a message.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"reflect"
 	"runtime"
+	"strings"
 
 	goversion "github.com/hashicorp/go-version"
 )
@@ -108,11 +109,21 @@ func (r *Release) HasBinary(arch string) bool {
 // matching ErrNoBinary.
 func (r *Release) binaryInfo(arch string) (fs.FileInfo, error) {
 	if r.Binaries == nil {
-		return nil, fmt.Errorf("CH %s for %s: %w", r.Version, arch, ErrNoBinary)
+		return nil, r.noBinary(arch)
 	}
 	fi, err := fs.Stat(r.Binaries, arch+"/"+BinaryName)
 	if err != nil || !fi.Mode().IsRegular() || fi.Size() == 0 {
-		return nil, fmt.Errorf("CH %s for %s: %w", r.Version, arch, ErrNoBinary)
+		return nil, r.noBinary(arch)
 	}
 	return fi, nil
+}
+
+// noBinary is the ErrNoBinary error for arch, saying how to embed one.
+func (r *Release) noBinary(arch string) error {
+	module := "its version module"
+	if major, _, ok := strings.Cut(strings.TrimPrefix(r.Version, "v"), "."); ok {
+		module = "versions/v" + major
+	}
+	return fmt.Errorf("%w for %s in CH %s; run `make binaries` to put the release's %s/%s into %s/binaries, then rebuild",
+		ErrNoBinary, arch, r.Version, arch, BinaryName, module)
 }

@@ -32,22 +32,24 @@ const versionTimeout = 10 * time.Second
 var chVersionRE = regexp.MustCompile(`^v?(\d+)\.(\d+)(?:\.(\d+))?(?:-[0-9A-Za-z.-]+)?$`)
 
 // ParseVersion runs `binaryPath --version` (bounded by ctx and a 10 s
-// timeout) and returns the CH version it prints.
+// timeout) and returns the CH version it prints on stdout. What it prints
+// on stderr is only quoted in errors.
 func ParseVersion(ctx context.Context, binaryPath string) (BinaryVersion, error) {
 	ctx, cancel := context.WithTimeout(ctx, versionTimeout)
 	defer cancel()
-	var out bytes.Buffer
+	var stdout, stderr bytes.Buffer
 	var err error
 	// A file just written may still be open for writing in a child that
 	// another goroutine forked but has not exec'd yet (golang.org/issue/22315):
 	// retry ETXTBSY briefly.
 	for i := 1; i <= 50; i++ {
-		out.Reset()
+		stdout.Reset()
+		stderr.Reset()
 		cmd := exec.CommandContext(ctx, binaryPath, "--version")
-		cmd.Stdout, cmd.Stderr = &out, &out
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		cmd.Env = []string{}
 		cmd.WaitDelay = time.Second
-		if err = cmd.Run(); !errors.Is(err, syscall.ETXTBSY) {
+		if err = cmd.Run(); !errors.Is(err, syscall.ETXTBSY) || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(time.Duration(i) * time.Millisecond)
@@ -56,15 +58,28 @@ func ParseVersion(ctx context.Context, binaryPath string) (BinaryVersion, error)
 		if ctx.Err() != nil {
 			return BinaryVersion{}, fmt.Errorf("%s --version: no answer: %w", binaryPath, ctx.Err())
 		}
-		return BinaryVersion{}, fmt.Errorf("%s --version: %w (output %q); is it a Cloud Hypervisor binary for this host?", binaryPath, err, tail(out.String(), 200))
+		return BinaryVersion{}, fmt.Errorf("%s --version: %w (stdout %q, stderr %q); is it a Cloud Hypervisor binary for this host?",
+			binaryPath, err, tail(stdout.String(), 200), tail(stderr.String(), 200))
 	}
-	return ParseVersionOutput(out.String())
+	bv, err := ParseVersionOutput(stdout.String())
+	if err != nil {
+		return bv, fmt.Errorf("%s --version: %w (stderr %q)", binaryPath, err, tail(stderr.String(), 200))
+	}
+	return bv, nil
 }
 
-// ParseVersionOutput parses what `cloud-hypervisor --version` printed.
+// ParseVersionOutput parses what `cloud-hypervisor --version` printed: the
+// one line "cloud-hypervisor VERSION", where VERSION is a CH build version
+// [NormalizeVersion] accepts. Anything else is an error matching
+// ErrBadVersion.
 func ParseVersionOutput(out string) (BinaryVersion, error) {
-	line, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
+	out = strings.TrimSpace(out)
+	line, rest, multi := strings.Cut(out, "\n")
 	line = strings.TrimSpace(line)
+	if multi {
+		return BinaryVersion{Raw: line}, fmt.Errorf("%w: --version printed %d lines (%q), want the one line \"cloud-hypervisor vMAJOR.MINOR\"",
+			ErrBadVersion, strings.Count(rest, "\n")+2, tail(out, 200))
+	}
 	fields := strings.Fields(line)
 	if len(fields) != 2 || fields[0] != "cloud-hypervisor" {
 		return BinaryVersion{Raw: line}, fmt.Errorf("%w: --version printed %q, want \"cloud-hypervisor vMAJOR.MINOR\"", ErrBadVersion, tail(line, 200))

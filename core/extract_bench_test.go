@@ -1,0 +1,98 @@
+//go:build linux
+
+package core
+
+import (
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+)
+
+// benchPayload is a 4 MiB binary, about the size of a CH release: a script
+// answering --version as CH version, followed by random bytes the shell
+// never reads.
+func benchPayload(version string) []byte {
+	script := "#!/bin/sh\necho 'cloud-hypervisor " + version + "'\nexit 0\n"
+	b := make([]byte, len(script)+4<<20)
+	copy(b, script)
+	rng := rand.NewChaCha8([32]byte{})
+	rng.Read(b[len(script):])
+	return b
+}
+
+// BenchmarkExtractCold extracts the binary into a new data directory each
+// iteration: directories, lock, write, fsync, version check, rename, fsync.
+func BenchmarkExtractCold(b *testing.B) {
+	bin := benchPayload("v96.0")
+	r := testRelease("v96.0", bin)
+	root := b.TempDir()
+	if _, err := r.BinaryPath(filepath.Join(root, "warmup"), HostArch()); err != nil {
+		b.Fatal(err) // also hashes the embedded binary, once per process
+	}
+	b.SetBytes(int64(len(bin)))
+	i := 0
+	for b.Loop() {
+		dataDir := filepath.Join(root, strconv.Itoa(i))
+		i++
+		if _, err := r.BinaryPath(dataDir, HostArch()); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if err := os.RemoveAll(dataDir); err != nil {
+			b.Fatal(err)
+		}
+		verifiedBinaries.clear()
+		b.StartTimer()
+	}
+}
+
+// BenchmarkCopyBaseline is the least an atomic extraction must do: write the
+// same bytes to a new file in the binary's directory, fsync, rename.
+func BenchmarkCopyBaseline(b *testing.B) {
+	bin := benchPayload("v96.0")
+	dir := b.TempDir()
+	final := filepath.Join(dir, BinaryName)
+	b.SetBytes(int64(len(bin)))
+	for b.Loop() {
+		tmp := filepath.Join(dir, tempPrefix+"bench")
+		f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := f.Write(bin); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.Rename(tmp, final); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if err := os.Remove(final); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}
+
+// BenchmarkGetBinaryPathWarm is GetBinaryPath of a binary this process has
+// already extracted: Lookup plus one Lstat.
+func BenchmarkGetBinaryPathWarm(b *testing.B) {
+	registerTestRelease(b, "v96.0", benchPayload("v96.0"))
+	dataDir := b.TempDir()
+	want, err := GetBinaryPath(dataDir, "v96.0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if got, err := GetBinaryPath(dataDir, "v96.0"); err != nil || got != want {
+			b.Fatal(got, err)
+		}
+	}
+}

@@ -1,0 +1,117 @@
+package core
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+)
+
+// A payload is the binary a release embeds for one architecture, with its
+// SHA-256 computed once per process.
+type payload struct {
+	r    *Release
+	arch string
+
+	once   sync.Once
+	size   int64
+	digest [sha256.Size]byte
+	err    error
+
+	// Counters for tests: how often this process hashed the embedded binary,
+	// hashed a file on disk, ran a version check and wrote the binary.
+	embeddedHashes, fileHashes, versionChecks, writes atomic.Int64
+}
+
+type payloadKey struct {
+	r    *Release
+	arch string
+}
+
+var payloads sync.Map // payloadKey → *payload
+
+// payload returns the embedded binary for arch, hashed. A missing one is an
+// error matching ErrNoBinary.
+func (r *Release) payload(arch string) (*payload, error) {
+	k := payloadKey{r, arch}
+	v, ok := payloads.Load(k)
+	if !ok {
+		v, _ = payloads.LoadOrStore(k, &payload{r: r, arch: arch})
+	}
+	p := v.(*payload)
+	p.once.Do(p.load)
+	return p, p.err
+}
+
+func (p *payload) load() {
+	if v, err := parseReleaseVersion(p.r.Version); err != nil || canonical(v) != p.r.Version {
+		p.err = fmt.Errorf("extract CH %q: %w: a release's Version must be vMAJOR.MINOR (Register sets it)", p.r.Version, ErrBadVersion)
+		return
+	}
+	if !validArch(p.arch) {
+		p.err = fmt.Errorf("%w for %q in CH %s: not an architecture name (want %s or %s)", ErrNoBinary, p.arch, p.r.Version, ArchX86_64, ArchAarch64)
+		return
+	}
+	fi, err := p.r.binaryInfo(p.arch)
+	if err != nil {
+		p.err = err
+		return
+	}
+	f, err := p.r.Binaries.Open(p.binaryName())
+	if err != nil {
+		p.err = fmt.Errorf("CH %s: open embedded %s: %w", p.r.Version, p.binaryName(), err)
+		return
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	p.embeddedHashes.Add(1)
+	if err == nil && n != fi.Size() {
+		err = fmt.Errorf("read %d bytes, its size is %d", n, fi.Size())
+	}
+	if err != nil {
+		p.err = fmt.Errorf("CH %s: read embedded %s: %w", p.r.Version, p.binaryName(), err)
+		return
+	}
+	p.size = n
+	h.Sum(p.digest[:0])
+}
+
+// binaryName is the payload's name inside Release.Binaries.
+func (p *payload) binaryName() string { return p.arch + "/" + BinaryName }
+
+// checkVersion runs the binary at path (a copy of the payload) and checks
+// that it reports the release's version; shownAs names it in errors. A
+// binary for another architecture than the host's cannot run and is not
+// checked.
+func (p *payload) checkVersion(ctx context.Context, path, shownAs string) error {
+	if p.arch != HostArch() {
+		return nil
+	}
+	p.versionChecks.Add(1)
+	bv, err := ParseVersion(ctx, path)
+	if err != nil {
+		return fmt.Errorf("check the version of CH %s binary %s: %w", p.r.Version, shownAs, err)
+	}
+	if bv.Version != p.r.Version {
+		return fmt.Errorf("%w: %s reports %s (%q) but is embedded as CH %s; the version module embeds the wrong binary: run `make binaries` again and rebuild",
+			ErrVersionMismatch, shownAs, bv.Version, bv.Raw, p.r.Version)
+	}
+	return nil
+}
+
+// validArch reports whether arch is usable as a path component: a plain
+// lower-case name such as "x86_64".
+func validArch(arch string) bool {
+	if arch == "" {
+		return false
+	}
+	for _, c := range arch {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,91 @@
+package core
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"syscall"
+)
+
+// callWithFiles is call for a request that carries open files to CH: CH reads
+// file descriptors sent with SCM_RIGHTS along with the request on the API
+// connection (TAP devices for vm.add-net, new TAPs for vm.restore), as
+// ch-remote and libvirt send them. The generated clients cannot, so this
+// writes the request itself, on a connection of its own.
+func (c *vmmClient) callWithFiles(ctx context.Context, method, path, schema string, in any, files []*os.File, out any) error {
+	op := method + " " + path
+	if err := c.rel.supports(method, path); err != nil {
+		return err
+	}
+	if schema != "" {
+		if err := c.rel.checkFields(schema, in); err != nil {
+			return err
+		}
+	}
+	body, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("%s: encoding the request: %w", op, err)
+	}
+	if len(body) > MaxRequestBodySize {
+		return fmt.Errorf("%s: request body of %d bytes not sent: Cloud Hypervisor accepts at most %d: %w", op, len(body), MaxRequestBodySize, ErrRequestTooLarge)
+	}
+	fds := make([]int, len(files))
+	for i, f := range files {
+		if f == nil {
+			return fmt.Errorf("%s: file %d is nil: %w", op, i, ErrBadConfig)
+		}
+		fds[i] = int(f.Fd())
+	}
+
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", c.socket)
+	if err != nil {
+		return fmt.Errorf("%s: connect to Cloud Hypervisor API socket %s (is the VMM running?): %w", op, c.socket, err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+
+	var req bytes.Buffer
+	fmt.Fprintf(&req, "%s /api/v1%s HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", method, path, len(body))
+	req.Write(body)
+	uc := conn.(*net.UnixConn)
+	n, _, err := uc.WriteMsgUnix(req.Bytes(), syscall.UnixRights(fds...), nil)
+	if err == nil && n < req.Len() {
+		_, err = uc.Write(req.Bytes()[n:])
+	}
+	runtime.KeepAlive(files) // the descriptors must stay open until sent
+	if err != nil {
+		return ctxOr(ctx, fmt.Errorf("%s: sending the request with %d file descriptors: %w", op, len(files), err))
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return ctxOr(ctx, fmt.Errorf("%s: reading the answer: %w", op, err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody+1))
+		truncated := len(body) > maxErrorBody
+		if truncated {
+			body = body[:maxErrorBody]
+		}
+		return newAPIError(op, resp.StatusCode, body, truncated)
+	}
+	return decodeAnswer(op, resp, out)
+}
+
+// ctxOr returns ctx's error, wrapped with err's text, when ctx ended (the
+// connection was closed because of it), else err.
+func ctxOr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%v: %w", err, ctx.Err())
+	}
+	return err
+}

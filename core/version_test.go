@@ -1,0 +1,170 @@
+package core
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseVersionOutput(t *testing.T) {
+	tests := []struct {
+		out, want, raw string
+	}{
+		{"cloud-hypervisor v48.0", "v48.0", "cloud-hypervisor v48.0"},
+		{"cloud-hypervisor v48.0\n", "v48.0", "cloud-hypervisor v48.0"},
+		{"  cloud-hypervisor   v50.2 \r\n", "v50.2", "cloud-hypervisor   v50.2"},
+		{"cloud-hypervisor v48.0.0", "v48.0", "cloud-hypervisor v48.0.0"},
+		{"cloud-hypervisor 48.0.0", "v48.0", "cloud-hypervisor 48.0.0"},
+		{"cloud-hypervisor v48.0-dirty", "v48.0", "cloud-hypervisor v48.0-dirty"},
+		{"cloud-hypervisor v48.0-12-g0123abcd", "v48.0", "cloud-hypervisor v48.0-12-g0123abcd"},
+		{"cloud-hypervisor v48.0-12-g0123abcd-dirty", "v48.0", "cloud-hypervisor v48.0-12-g0123abcd-dirty"},
+		{"cloud-hypervisor v053.01", "v53.1", "cloud-hypervisor v053.01"},
+	}
+	for _, tc := range tests {
+		got, err := ParseVersionOutput(tc.out)
+		require.NoError(t, err, "%q", tc.out)
+		assert.Equal(t, BinaryVersion{Version: tc.want, Raw: tc.raw}, got, "%q", tc.out)
+	}
+
+	for _, out := range []string{
+		"",
+		"   \n",
+		"garbage",
+		"cloud-hypervisor",
+		"cloud-hypervisor ",
+		"cloud-hypervisor v48",
+		"cloud-hypervisor vx.y",
+		"cloud-hypervisor v48.0 extra",
+		"cloud-hypervisor v48.0+build",
+		"cloud-hypervisor v48.0-",
+		"cloud-hypervisor v99999999999999999999.0",
+		"firecracker v1.7.0",
+		"Cloud-Hypervisor v48.0",
+		"v48.0",
+		"error: unexpected argument '--version'\ncloud-hypervisor v48.0",
+		"cloud-hypervisor v48.0\ncloud-hypervisor v49.0",
+		"cloud-hypervisor v48.0\nwarning: something\n",
+		"\x00\x01\x02ELF",
+	} {
+		got, err := ParseVersionOutput(out)
+		require.ErrorIs(t, err, ErrBadVersion, "%q", out)
+		assert.Empty(t, got.Version, "%q", out)
+	}
+}
+
+func TestNormalizeVersion(t *testing.T) {
+	for in, want := range map[string]string{
+		"v48.0":              "v48.0",
+		"48.0":               "v48.0",
+		"48.0.0":             "v48.0",
+		"v48.0.0":            "v48.0",
+		"v48.0-dirty":        "v48.0",
+		"v48.0-12-g0123abcd": "v48.0",
+		"v50.2":              "v50.2",
+		"v100.10":            "v100.10",
+	} {
+		got, err := NormalizeVersion(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, in := range []string{"", "v", "48", "v48", "v48.", "v48.x", "latest", " v48.0", "v48.0 ", "vv48.0", "v48.0.0.0", "v-48.0"} {
+		_, err := NormalizeVersion(in)
+		require.ErrorIs(t, err, ErrBadVersion, "%q", in)
+		assert.Contains(t, err.Error(), "not a Cloud Hypervisor version", "%q", in)
+	}
+}
+
+// writeScript writes an executable shell script with body into a new
+// temporary directory.
+func writeScript(t *testing.T, body string, mode os.FileMode) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "cloud-hypervisor")
+	require.NoError(t, os.WriteFile(path, []byte("#!/bin/sh\n"+body), mode))
+	return path
+}
+
+func TestParseVersion(t *testing.T) {
+	t.Run("CH binary", func(t *testing.T) {
+		path := writeScript(t, "[ \"$1\" = --version ] && echo 'cloud-hypervisor v48.0-3-gdeadbeef'\n", 0o755)
+		got, err := ParseVersion(t.Context(), path)
+		require.NoError(t, err)
+		assert.Equal(t, BinaryVersion{Version: "v48.0", Raw: "cloud-hypervisor v48.0-3-gdeadbeef"}, got)
+	})
+	t.Run("stderr is not parsed", func(t *testing.T) {
+		path := writeScript(t, "echo 'warning: old kernel' >&2\necho 'cloud-hypervisor v50.2'\n", 0o755)
+		got, err := ParseVersion(t.Context(), path)
+		require.NoError(t, err)
+		assert.Equal(t, "v50.2", got.Version)
+	})
+	t.Run("not executable", func(t *testing.T) {
+		path := writeScript(t, "echo 'cloud-hypervisor v48.0'\n", 0o644)
+		_, err := ParseVersion(t.Context(), path)
+		require.ErrorIs(t, err, os.ErrPermission)
+		assert.Contains(t, err.Error(), path)
+		assert.Contains(t, err.Error(), "Cloud Hypervisor binary")
+	})
+	t.Run("missing", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "absent")
+		_, err := ParseVersion(t.Context(), path)
+		require.ErrorIs(t, err, os.ErrNotExist)
+		assert.Contains(t, err.Error(), path)
+	})
+	t.Run("prints garbage", func(t *testing.T) {
+		path := writeScript(t, "echo 'Usage: foo [OPTIONS]'\necho oops >&2\n", 0o755)
+		_, err := ParseVersion(t.Context(), path)
+		require.ErrorIs(t, err, ErrBadVersion)
+		assert.Contains(t, err.Error(), path)
+		assert.Contains(t, err.Error(), "Usage: foo")
+		assert.Contains(t, err.Error(), "oops")
+	})
+	t.Run("fails", func(t *testing.T) {
+		path := writeScript(t, "echo 'error: unknown flag' >&2\nexit 2\n", 0o755)
+		_, err := ParseVersion(t.Context(), path)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "exit status 2")
+		assert.Contains(t, err.Error(), "unknown flag")
+	})
+	t.Run("hangs", func(t *testing.T) {
+		path := writeScript(t, "exec sleep 30\n", 0o755)
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := ParseVersion(ctx, path)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Contains(t, err.Error(), "no answer")
+		assert.Less(t, time.Since(start), 3*time.Second)
+	})
+}
+
+var canonicalRE = regexp.MustCompile(`^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`)
+
+func FuzzParseVersion(f *testing.F) {
+	for _, s := range []string{
+		"cloud-hypervisor v48.0", "cloud-hypervisor v48.0.0\n", "cloud-hypervisor v48.0-dirty",
+		"cloud-hypervisor v48.0-12-g0123abcd", "cloud-hypervisor 0048.0010", "cloud-hypervisor",
+		"garbage", "", "cloud-hypervisor v9223372036854775807.1", "cloud-hypervisor v1.2\nx",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, out string) {
+		got, err := ParseVersionOutput(out)
+		if err != nil {
+			require.ErrorIs(t, err, ErrBadVersion)
+			require.Empty(t, got.Version)
+			return
+		}
+		require.Regexp(t, canonicalRE, got.Version)
+		again, err := NormalizeVersion(got.Version)
+		require.NoError(t, err, got.Version)
+		require.Equal(t, got.Version, again)
+		reparsed, err := ParseVersionOutput("cloud-hypervisor " + got.Version)
+		require.NoError(t, err)
+		require.Equal(t, got.Version, reparsed.Version)
+	})
+}
