@@ -649,21 +649,20 @@ func TestExtractWarmPath(t *testing.T) {
 	}
 	assert.Equal(t, before, count(), "the warm path hashed, ran or wrote")
 
-	// A touched file is hashed and version-checked again, not rewritten.
+	// A touched file is hashed again, not rewritten; its version is not
+	// asked again: identical bytes already answered in this process.
 	later := time.Now().Add(time.Hour)
 	require.NoError(t, os.Chtimes(path, later, later))
 	_, err = GetBinaryPath(dataDir, "95")
 	require.NoError(t, err)
 	want := before
 	want.files++
-	want.versions++
 	assert.Equal(t, want, count())
 
 	// Another data directory: written once more, but the embedded binary
-	// is not hashed again.
+	// is neither hashed nor version-checked again.
 	_, err = GetBinaryPath(t.TempDir(), "95")
 	require.NoError(t, err)
-	want.versions++
 	want.writes++
 	assert.Equal(t, want, count())
 }
