@@ -1,18 +1,19 @@
-package main
+package chsim
 
 import (
 	"fmt"
 	"strings"
 )
 
-// args are the command-line options the simulator acts on.
-type args struct {
+// commandArgs are the command-line options the simulator acts on.
+type commandArgs struct {
 	apiSocket    string
 	version      bool
 	verbosity    int
 	logFile      string
 	eventMonitor string
 	seccomp      string
+	ignored      []string // CH options the simulator accepts and ignores
 }
 
 // ignoredValueFlags are CH options taking a value that the simulator accepts
@@ -34,8 +35,8 @@ type errArg struct{ msg string }
 
 func (e errArg) Error() string { return e.msg }
 
-func parseArgs(argv []string) (args, error) {
-	var a args
+func parseArgs(argv []string) (commandArgs, error) {
+	var a commandArgs
 	for i := 0; i < len(argv); i++ {
 		arg := argv[i]
 		if arg == "--" {
@@ -89,8 +90,11 @@ func parseArgs(argv []string) (args, error) {
 				err = errArg{fmt.Sprintf("invalid value '%s' for '--seccomp <seccomp>'\n  [possible values: true, false, log]", a.seccomp)}
 			}
 		case ignoredSwitches[name]:
+			a.ignored = append(a.ignored, arg)
 		case ignoredValueFlags[name]:
-			_, err = takeValue()
+			var v string
+			v, err = takeValue()
+			a.ignored = append(a.ignored, "--"+name+"="+v)
 		default:
 			err = errArg{fmt.Sprintf("unexpected argument '--%s' found", name)}
 		}

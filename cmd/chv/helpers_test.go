@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/chvmm/chvmm/core"
+)
+
+// chvBin is the chv binary TestMain builds.
+var chvBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "chv-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	chvBin = filepath.Join(dir, "chv")
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		goBin = "go"
+	}
+	build := exec.Command(goBin, "build", "-o", chvBin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building chv: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// result is one run of chv.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// chv runs the chv binary in dir with args and returns what it did.
+func chv(t *testing.T, dir string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, chvBin, args...)
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		t.Fatalf("running chv %v: %v", args, err)
+	}
+	return r
+}
+
+// ok runs chv and requires exit status 0.
+func ok(t *testing.T, dir string, args ...string) result {
+	t.Helper()
+	r := chv(t, dir, args...)
+	require.Equal(t, 0, r.code, "chv %v\n%s", args, r)
+	return r
+}
+
+// okJSON runs chv with --json, requires success and decodes stdout into v.
+func okJSON(t *testing.T, dir string, v any, args ...string) {
+	t.Helper()
+	r := ok(t, dir, append(args, "--json")...)
+	reflect.ValueOf(v).Elem().SetZero() // Unmarshal merges into what is there
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), v), "chv %v: stdout is not JSON:\n%s", args, r)
+}
+
+// failJSON runs chv with --json, requires exit status code and decodes the
+// error object on stderr.
+func failJSON(t *testing.T, dir string, code int, args ...string) errorJSON {
+	t.Helper()
+	r := chv(t, dir, append(args, "--json")...)
+	require.Equal(t, code, r.code, "chv %v\n%s", args, r)
+	var e errorJSON
+	require.NoError(t, json.Unmarshal([]byte(r.stderr), &e), "chv %v: stderr is not JSON:\n%s", args, r)
+	require.Equal(t, code, e.ExitCode)
+	return e
+}
+
+// simulator is a VMM started with `chv start --simulate --detach`.
+type simulator struct {
+	dir    string // test directory (data dir, files)
+	socket string
+	proc   processJSON
+}
+
+// startSimulator starts the simulator of version with chv in a new test
+// directory and stops it when the test ends.
+func startSimulator(t *testing.T, version string) *simulator {
+	t.Helper()
+	dir := t.TempDir()
+	s := &simulator{dir: dir, socket: filepath.Join(dir, "vm.sock")}
+	okJSON(t, dir, &s.proc, "start", "--simulate", "--detach", "--version", version, "--socket", s.socket, "--data-dir", filepath.Join(dir, "data"))
+	t.Cleanup(func() { stopVMM(s.socket, s.proc.PID) })
+	return s
+}
+
+// stopVMM ends a detached VMM: vmm.shutdown, then SIGKILL.
+func stopVMM(socket string, pid int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if socket != "" {
+		hc := core.NewHTTPClient(socket)
+		_ = core.ShutdownVMM(ctx, hc)
+		hc.CloseIdleConnections()
+	}
+	if pid > 0 {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// writeFile writes content to name in dir and returns its path.
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+	return p
+}
+
+// readFile returns the content of the file at path.
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// isZombie reports whether process pid has exited but is not reaped yet (a
+// detached VMM's reaper is init, which may be slow or, in some sandboxes,
+// absent).
+func isZombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return strings.HasPrefix(rest, "Z")
+}
