@@ -108,12 +108,27 @@ func TestGeneratedModuleBuilds(t *testing.T) {
 	}
 	root, specs := newTestRoot(t)
 	require.NoError(t, run(t.Context(), []string{"generate", "-root", root, "-specs", specs}))
-	core, err := filepath.Abs(filepath.Join("..", "core"))
+	// The generated module's test runs the simulator's conformance suite
+	// (which skips a release it does not model): the workspace needs core,
+	// chsim and the version modules chsim reads specs from.
+	abs := func(p string) string {
+		a, err := filepath.Abs(filepath.Join("..", p))
+		require.NoError(t, err)
+		return a
+	}
+	core, chsim := abs("core"), abs("chsim")
+	existing, err := repo{root: ".."}.modules(nil)
 	require.NoError(t, err)
+	use := "\t./versions/v90\n\t" + core + "\n\t" + chsim + "\n"
+	for _, name := range existing {
+		use += "\t" + abs(filepath.Join(versionsDir, name)) + "\n"
+	}
 	mod := filepath.Join(root, versionsDir, "v90")
-	writeTestFile(t, filepath.Join(root, "go.work"), "go 1.26.0\n\nuse (\n\t./versions/v90\n\t"+core+"\n)\n")
+	writeTestFile(t, filepath.Join(root, "go.work"), "go 1.26.0\n\nuse (\n"+use+")\n")
 	for _, args := range [][]string{
 		{"mod", "edit", "-replace", "github.com/chvmm/chvmm/core=" + core},
+		{"mod", "edit", "-replace", "github.com/chvmm/chvmm/chsim=" + chsim},
+		{"mod", "edit", "-require", "github.com/chvmm/chvmm/chsim@v0.0.0"},
 		{"mod", "edit", "-require", "github.com/stretchr/testify@v1.12.1"},
 	} {
 		cmd := exec.CommandContext(t.Context(), "go", args...)
@@ -121,8 +136,6 @@ func TestGeneratedModuleBuilds(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "%s", out)
 	}
-	existing, err := repo{root: ".."}.modules(nil)
-	require.NoError(t, err)
 	copyFile(t, filepath.Join("..", versionsDir, existing[len(existing)-1], "go.sum"), filepath.Join(mod, "go.sum"))
 	cmd := exec.CommandContext(t.Context(), "go", "test", "-count=1", "./...")
 	cmd.Dir = mod

@@ -26,6 +26,7 @@ func newTestRoot(t *testing.T) (root, specsDir string) {
 	writeTestFile(t, filepath.Join(mod, "go.mod"), "module "+modulePathPrefix+"v90\n\ngo 1.26.0\n\nrequire github.com/chvmm/chvmm/core v0.0.0\n")
 	writeTestFile(t, filepath.Join(mod, specLockFile), string(specLock{Tag: "v90.0", SHA256: fileSHA256(raw)}.bytes()))
 	writeTestFile(t, filepath.Join(root, "go.work"), "go 1.26.0\n\nuse ./versions/v90\n")
+	require.NoError(t, os.MkdirAll(filepath.Join(root, coreDir), 0o755)) // core's generated types go here
 	return root, specsDir
 }
 

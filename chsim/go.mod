@@ -15,6 +15,16 @@ require (
 	golang.org/x/sys v0.50.0
 )
 
+require (
+	github.com/go-openapi/jsonpointer v0.22.5 // indirect
+	github.com/go-openapi/swag/jsonname v0.25.5 // indirect
+	github.com/hashicorp/go-version v1.9.0 // indirect
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	go.yaml.in/yaml/v4 v4.0.0 // indirect
+	golang.org/x/text v0.14.0 // indirect
+)
+
 replace (
 	github.com/chvmm/chvmm/core => ../core
 	github.com/chvmm/chvmm/versions/v48 => ../versions/v48

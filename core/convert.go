@@ -1,26 +1,104 @@
 package core
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
+
+	goversion "github.com/hashicorp/go-version"
 )
 
 // checkFields reports the first field set in v (a value of one of this
 // package's API types, such as VMConfig) that release r's API does not know,
 // as an error matching ErrUnsupportedField that names the field and the
-// first release that has it. CH would reject or, worse, silently ignore such
-// a field, so chvmm refuses to send it.
+// release that first (or, for a removed field, last) has it. CH would reject
+// or, worse, silently ignore such a field, so chvmm refuses to send it.
 func (r *Release) checkFields(schema string, v any) error {
-	want, ok := r.Schemas[schema]
-	if !ok {
-		return nil
-	}
-	return r.walkFields(reflect.ValueOf(v), want, schema, strings.ToLower(schema[:1])+schema[1:])
+	_, err := r.unknownZeroFields(schema, v)
+	return err
 }
 
-func (r *Release) walkFields(v reflect.Value, want reflect.Type, schema, path string) error {
+// encodeBody returns the JSON of v as the body of a request whose spec
+// schema is schema: it checks v's fields against release r (checkFields)
+// and leaves out the fields r does not know that v leaves at their zero
+// value but that encoding/json would still write (fields without omitempty,
+// such as a list another release requires). An unknown schema ("") is
+// encoded as it is.
+func (r *Release) encodeBody(schema string, v any) ([]byte, error) {
+	prune, err := r.unknownZeroFields(schema, v)
+	if err != nil {
+		return nil, err
+	}
+	data, err := json.Marshal(v)
+	if err != nil || len(prune) == 0 {
+		return data, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, err
+	}
+	for _, p := range prune {
+		deletePath(doc, p)
+	}
+	return json.Marshal(doc)
+}
+
+// jsonPath is the location of a member in a JSON document: object member
+// names (string) and array indexes (int).
+type jsonPath []any
+
+// deletePath removes the object member at p from doc, if it is there.
+func deletePath(doc any, p jsonPath) {
+	for i, seg := range p {
+		last := i == len(p)-1
+		switch s := seg.(type) {
+		case string:
+			m, ok := doc.(map[string]any)
+			if !ok {
+				return
+			}
+			if last {
+				delete(m, s)
+				return
+			}
+			doc = m[s]
+		case int:
+			a, ok := doc.([]any)
+			if !ok || s >= len(a) || last {
+				return
+			}
+			doc = a[s]
+		}
+	}
+}
+
+// unknownZeroFields walks v against release r's type for schema: it returns
+// an ErrUnsupportedField error for the first field r does not know that v
+// sets, and the paths of the fields r does not know that v leaves at their
+// zero value without omitempty (they must not be sent).
+func (r *Release) unknownZeroFields(schema string, v any) ([]jsonPath, error) {
+	want, ok := r.Schemas[schema]
+	if !ok || schema == "" {
+		return nil, nil
+	}
+	w := fieldWalk{r: r}
+	err := w.walk(reflect.ValueOf(v), want, schema, strings.ToLower(schema[:1])+schema[1:], nil)
+	return w.prune, err
+}
+
+// fieldWalk is one walk of a value against a release's types.
+type fieldWalk struct {
+	r     *Release
+	prune []jsonPath
+}
+
+func (w *fieldWalk) walk(v reflect.Value, want reflect.Type, schema, path string, at jsonPath) error {
 	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
 		if v.IsNil() {
 			return nil
@@ -42,12 +120,17 @@ func (r *Release) walkFields(v reflect.Value, want reflect.Type, schema, path st
 			if f.omitEmpty && fv.IsZero() {
 				continue
 			}
+			fieldAt := append(slices.Clip(at), f.name)
 			kf, ok := known.byName(f.name)
 			if !ok {
-				return r.unsupportedField(schema, f.name, path+"."+f.name)
+				if fv.IsZero() {
+					w.prune = append(w.prune, fieldAt)
+					continue
+				}
+				return w.r.unsupportedField(schema, f.name, path+"."+f.name)
 			}
-			sub := schemaName(r, want.Field(kf.index).Type, schema)
-			if err := r.walkFields(fv, want.Field(kf.index).Type, sub, path+"."+f.name); err != nil {
+			ft := want.Field(kf.index).Type
+			if err := w.walk(fv, ft, schemaName(w.r, ft, schema), path+"."+f.name, fieldAt); err != nil {
 				return err
 			}
 		}
@@ -56,9 +139,9 @@ func (r *Release) walkFields(v reflect.Value, want reflect.Type, schema, path st
 		if want.Kind() == reflect.Slice || want.Kind() == reflect.Array {
 			elem = want.Elem()
 		}
-		sub := schemaName(r, elem, schema)
+		sub := schemaName(w.r, elem, schema)
 		for i := range v.Len() {
-			if err := r.walkFields(v.Index(i), elem, sub, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+			if err := w.walk(v.Index(i), elem, sub, fmt.Sprintf("%s[%d]", path, i), append(slices.Clip(at), i)); err != nil {
 				return err
 			}
 		}
@@ -66,13 +149,32 @@ func (r *Release) walkFields(v reflect.Value, want reflect.Type, schema, path st
 	return nil
 }
 
-// unsupportedField builds the error for a field release r lacks.
+// unsupportedField builds the error for a field release r lacks: it says
+// which release first has it, or, for a field later releases dropped, which
+// last had it.
 func (r *Release) unsupportedField(schema, field, path string) error {
-	since := FeatureSince(schema + "." + field)
-	if since == "" {
-		return fmt.Errorf("%w: CH %s has no field %s (%s.%s)", ErrUnsupportedField, r.Version, path, schema, field)
+	feature := schema + "." + field
+	if until, ok := featureUntil[feature]; ok && laterThan(r, until) {
+		return fmt.Errorf("%w: CH %s has no field %s (%s, last in CH %s); use an older release or leave the field unset", ErrUnsupportedField, r.Version, path, feature, until)
 	}
-	return fmt.Errorf("%w: CH %s has no field %s (%s.%s, first in CH %s); use a newer release or leave the field unset", ErrUnsupportedField, r.Version, path, schema, field, since)
+	since := FeatureSince(feature)
+	if since == "" {
+		return fmt.Errorf("%w: CH %s has no field %s (%s)", ErrUnsupportedField, r.Version, path, feature)
+	}
+	return fmt.Errorf("%w: CH %s has no field %s (%s, first in CH %s); use a newer release or leave the field unset", ErrUnsupportedField, r.Version, path, feature, since)
+}
+
+// laterThan reports whether release r is newer than version tag v.
+func laterThan(r *Release, v string) bool {
+	mine := r.SemVer()
+	if mine == nil { // not registered
+		var err error
+		if mine, err = goversion.NewVersion(strings.TrimPrefix(r.Version, "v")); err != nil {
+			return false
+		}
+	}
+	other, err := goversion.NewVersion(strings.TrimPrefix(v, "v"))
+	return err == nil && mine.GreaterThan(other)
 }
 
 // schemaName returns the spec schema name of generated type t in release r,

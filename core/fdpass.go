@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -24,13 +24,11 @@ func (c *vmmClient) callWithFiles(ctx context.Context, method, path, schema stri
 	if err := c.rel.supports(method, path); err != nil {
 		return err
 	}
-	if schema != "" {
-		if err := c.rel.checkFields(schema, in); err != nil {
+	body, err := c.rel.encodeBody(schema, in)
+	if err != nil {
+		if errors.Is(err, ErrUnsupportedField) {
 			return err
 		}
-	}
-	body, err := json.Marshal(in)
-	if err != nil {
 		return fmt.Errorf("%s: encoding the request: %w", op, err)
 	}
 	if len(body) > MaxRequestBodySize {

@@ -56,11 +56,11 @@ func (c *vmmClient) call(ctx context.Context, method, path, schema string, in, o
 	}
 	var body io.Reader
 	if in != nil {
-		if err := c.rel.checkFields(schema, in); err != nil {
-			return err
-		}
-		data, err := json.Marshal(in)
+		data, err := c.rel.encodeBody(schema, in)
 		if err != nil {
+			if errors.Is(err, ErrUnsupportedField) {
+				return err
+			}
 			return fmt.Errorf("%s %s: encoding the request: %w", method, path, err)
 		}
 		body = bytes.NewReader(data)
@@ -206,6 +206,9 @@ func (c *vmmClient) AddNet(ctx context.Context, n NetConfig, tapFDs ...*os.File)
 	var info PciDeviceInfo
 	if err := c.callWithFiles(ctx, http.MethodPut, "/vm.add-net", "NetConfig", &n, tapFDs, &info); err != nil {
 		return nil, err
+	}
+	if info.ID == "" && info.Bdf == "" {
+		return nil, nil // cold plug
 	}
 	return &info, nil
 }

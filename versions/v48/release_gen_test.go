@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/chvmm/chvmm/chsim/chsimtest"
 	"github.com/chvmm/chvmm/core"
 	v48 "github.com/chvmm/chvmm/versions/v48"
 	"github.com/chvmm/chvmm/versions/v48/spec"
@@ -141,4 +142,10 @@ func TestNewClientTalksOverTheSocket(t *testing.T) {
 	assert.Equal(t, "v48.0", resp.JSON200.Version)
 	require.NotNil(t, resp.JSON200.Pid)
 	assert.EqualValues(t, 42, *resp.JSON200.Pid)
+}
+
+// TestHypervisorConformance runs the conformance suite of core.Hypervisor
+// (chsimtest.TestHypervisor) on this release, against the CH simulator.
+func TestHypervisorConformance(t *testing.T) {
+	chsimtest.TestHypervisor(t, v48.Version)
 }

@@ -1,0 +1,134 @@
+package chsimtest
+
+import (
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/chvmm/chvmm/core"
+)
+
+// eventLog collects a Process's events until its channel closes.
+type eventLog struct {
+	mu    sync.Mutex
+	names []string
+	done  chan struct{}
+}
+
+func collectEvents(p *core.Process) *eventLog {
+	l := &eventLog{done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		for e := range p.Events() {
+			l.mu.Lock()
+			l.names = append(l.names, e.Source+":"+e.Name)
+			l.mu.Unlock()
+		}
+	}()
+	return l
+}
+
+// waitFor waits until the log holds every one of names, or a while.
+func (l *eventLog) waitFor(t *testing.T, names ...string) {
+	t.Helper()
+	assert.Eventually(t, func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for _, n := range names {
+			if !contains(l.names, n) {
+				return false
+			}
+		}
+		return true
+	}, 5*time.Second, 10*time.Millisecond, "events %v", names)
+}
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+// stop stops p and asserts the VMM exited cleanly (status 0).
+func stop(t *testing.T, p *core.Process) {
+	t.Helper()
+	require.NoError(t, p.Stop(ctx(t)))
+	require.NoError(t, p.Wait())
+	assert.Equal(t, 0, p.ExitCode())
+}
+
+// testProcess runs the lifecycle against cmd/chsim built as a CH binary of
+// version, started by core.StartProcess, then restores its snapshot with
+// core.RestoreProcess.
+func testProcess(t *testing.T, version string) {
+	bin := Build(t, version)
+	c := ctx(t)
+	f := newFiles(t)
+	dir := t.TempDir()
+	options := []core.ProcessOption{core.WithBinary(bin), core.WithoutKVMCheck()}
+
+	p, err := core.StartProcess(c, filepath.Join(dir, "data"), version, filepath.Join(dir, "first.sock"),
+		append(options, core.WithEvents())...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Kill(); _ = p.Wait() })
+	events := collectEvents(p)
+	assert.Equal(t, version, p.Version())
+	h := p.Hypervisor()
+	require.NotNil(t, h)
+	require.Equal(t, version, h.Release().Version)
+
+	ping, err := h.Ping(c)
+	require.NoError(t, err)
+	assert.Equal(t, p.PID(), ping.PID)
+	require.NoError(t, h.CreateVM(c, f.config()))
+	require.NoError(t, h.BootVM(c))
+	requireState(t, h, core.VMStateRunning)
+	require.NoError(t, h.Resize(c, core.VMResize{DesiredVcpus: ptr(2)}))
+	pci, err := h.AddNet(c, core.NetConfig{ID: ptr("tap0")}, tapStandIns(t, 1)...)
+	requireHotPlugged(t, h, pci, err, "tap0")
+	require.NoError(t, h.PauseVM(c))
+	snap := t.TempDir()
+	require.NoError(t, h.Snapshot(c, snap))
+	require.NoError(t, h.ResumeVM(c))
+	require.NoError(t, h.RebootVM(c))
+	require.NoError(t, h.ShutdownVM(c))
+	requireState(t, h, core.VMStateCreated)
+	events.waitFor(t, "vmm:starting", "vm:booted", "vm:resized", "vm:paused", "vm:snapshotted", "vm:resumed", "vm:shutdown")
+
+	stop(t, p)
+	select {
+	case <-events.done:
+	case <-time.After(5 * time.Second):
+		t.Error("the events channel did not close when the VMM exited")
+	}
+
+	t.Run("RestoreProcess", func(t *testing.T) {
+		md, err := core.ReadSnapshotMetadata(snap)
+		require.NoError(t, err)
+		require.Equal(t, version, md.Version)
+		q, err := core.RestoreProcess(c, filepath.Join(dir, "data"), snap, filepath.Join(dir, "restored.sock"), options...)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = q.Kill(); _ = q.Wait() })
+		assert.Equal(t, version, q.Version())
+		hq := q.Hypervisor()
+		info := requireState(t, hq, core.VMStatePaused)
+		assert.Equal(t, 2, info.Config.Cpus.BootVcpus, "the snapshot's config")
+		require.NoError(t, hq.ResumeVM(c))
+		requireState(t, hq, core.VMStateRunning)
+		stop(t, q)
+
+		r, err := core.RestoreProcess(c, filepath.Join(dir, "data"), snap, filepath.Join(dir, "resumed.sock"),
+			append(options, core.WithRestoreOptions(core.RestoreOptions{Resume: true}))...)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = r.Kill(); _ = r.Wait() })
+		requireState(t, r.Hypervisor(), core.VMStateRunning)
+		stop(t, r)
+	})
+}

@@ -1,0 +1,150 @@
+package chsimtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/chvmm/chvmm/core"
+	v48spec "github.com/chvmm/chvmm/versions/v48/spec"
+	v49spec "github.com/chvmm/chvmm/versions/v49/spec"
+	v50spec "github.com/chvmm/chvmm/versions/v50/spec"
+	v51spec "github.com/chvmm/chvmm/versions/v51/spec"
+	v52spec "github.com/chvmm/chvmm/versions/v52/spec"
+	v53spec "github.com/chvmm/chvmm/versions/v53/spec"
+)
+
+// specJSON holds the OpenAPI spec of every release chsim models: the suite
+// reads what a release has from its spec, independently of core's tables.
+var specJSON = map[string]string{
+	"v48.0": v48spec.JSON,
+	"v49.0": v49spec.JSON,
+	"v50.2": v50spec.JSON,
+	"v51.2": v51spec.JSON,
+	"v52.0": v52spec.JSON,
+	"v53.0": v53spec.JSON,
+}
+
+// apiDoc is the part of an OpenAPI spec the suite reads.
+type apiDoc struct {
+	Paths      map[string]map[string]json.RawMessage `json:"paths"`
+	Components struct {
+		Schemas map[string]*schemaDoc `json:"schemas"`
+	} `json:"components"`
+}
+
+// schemaDoc is a schema, or a reference to one.
+type schemaDoc struct {
+	Ref        string                `json:"$ref"`
+	Properties map[string]*schemaDoc `json:"properties"`
+	Items      *schemaDoc            `json:"items"`
+	AllOf      []*schemaDoc          `json:"allOf"`
+}
+
+var (
+	docMu    sync.Mutex
+	docCache = map[string]*apiDoc{}
+)
+
+// loadDoc parses the spec of CH version (a modelled release tag).
+func loadDoc(version string) (*apiDoc, error) {
+	docMu.Lock()
+	defer docMu.Unlock()
+	if d, ok := docCache[version]; ok {
+		return d, nil
+	}
+	src, ok := specJSON[version]
+	if !ok {
+		return nil, fmt.Errorf("no spec for CH %s", version)
+	}
+	d := &apiDoc{}
+	if err := json.Unmarshal([]byte(src), d); err != nil {
+		return nil, fmt.Errorf("spec of CH %s: %w", version, err)
+	}
+	docCache[version] = d
+	return d, nil
+}
+
+// refName returns the component schema s refers to ("" when s is inline).
+func (s *schemaDoc) refName() string {
+	if s == nil {
+		return ""
+	}
+	if s.Ref != "" {
+		return strings.TrimPrefix(s.Ref, "#/components/schemas/")
+	}
+	if s.Items != nil {
+		return s.Items.refName()
+	}
+	for _, a := range s.AllOf {
+		if n := a.refName(); n != "" {
+			return n
+		}
+	}
+	return ""
+}
+
+// missingAlong follows the JSON member names of path from component schema
+// root through the spec and returns the first "Schema.member" (or "Schema",
+// when root itself is missing) the spec does not have, or "" when it has the
+// whole path.
+func (d *apiDoc) missingAlong(root string, path []string) string {
+	schema := root
+	for _, member := range path {
+		s, ok := d.Components.Schemas[schema]
+		if !ok {
+			return schema
+		}
+		p, ok := s.Properties[member]
+		if !ok {
+			return schema + "." + member
+		}
+		next := p.refName()
+		if next == "" {
+			return "" // an inline object: its members are not features
+		}
+		schema = next
+	}
+	if _, ok := d.Components.Schemas[schema]; !ok {
+		return schema
+	}
+	return ""
+}
+
+// endpoints lists the operations of the spec, sorted as core expects.
+func (d *apiDoc) endpoints() []core.Endpoint {
+	var eps []core.Endpoint
+	for path, ops := range d.Paths {
+		for method := range ops {
+			m := strings.ToUpper(method)
+			if m == http.MethodGet || m == http.MethodPut {
+				eps = append(eps, core.Endpoint{Method: m, Path: path})
+			}
+		}
+	}
+	slices.SortFunc(eps, func(a, b core.Endpoint) int {
+		if c := strings.Compare(a.Path, b.Path); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Method, b.Method)
+	})
+	return eps
+}
+
+// releaseFor returns the registered release of version, or, when version is
+// not registered in this test binary (a version module registers only
+// itself), a release made from its spec's endpoints, without field tables.
+// It serves to talk to a simulator of another version than the one tested.
+func releaseFor(version string) (*core.Release, error) {
+	if r, err := core.Lookup(version); err == nil && r.Version == version {
+		return r, nil
+	}
+	d, err := loadDoc(version)
+	if err != nil {
+		return nil, err
+	}
+	return &core.Release{Version: version, Endpoints: d.endpoints()}, nil
+}

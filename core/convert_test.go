@@ -1,0 +1,114 @@
+package core
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Types shaped like an old release's generated client: no offload fields in
+// NetConfig, no nested in CpusConfig, a GenericVhostUserConfig of v52.0's
+// shape, a PlatformConfig of v53.0's.
+type (
+	oldNetConfig struct {
+		ID  *string `json:"id,omitempty"`
+		Mac *string `json:"mac,omitempty"`
+	}
+	oldCpusConfig struct {
+		BootVcpus int `json:"boot_vcpus"`
+		MaxVcpus  int `json:"max_vcpus"`
+	}
+	oldPayloadConfig struct {
+		Kernel *string `json:"kernel,omitempty"`
+	}
+	oldPlatformConfig struct {
+		NumPciSegments *int `json:"num_pci_segments,omitempty"`
+	}
+	oldVMConfig struct {
+		Cpus     *oldCpusConfig     `json:"cpus,omitempty"`
+		Net      *[]oldNetConfig    `json:"net,omitempty"`
+		Payload  oldPayloadConfig   `json:"payload"`
+		Platform *oldPlatformConfig `json:"platform,omitempty"`
+	}
+	v52GenericVhostUserConfig struct {
+		QueueSize *[]uint16 `json:"queue_size,omitempty"`
+		Socket    string    `json:"socket"`
+		VirtioID  uint32    `json:"virtio_id"`
+	}
+)
+
+func oldRelease(version string) *Release {
+	return &Release{Version: version, Schemas: map[string]reflect.Type{
+		"VmConfig":               reflect.TypeFor[oldVMConfig](),
+		"NetConfig":              reflect.TypeFor[oldNetConfig](),
+		"CpusConfig":             reflect.TypeFor[oldCpusConfig](),
+		"PayloadConfig":          reflect.TypeFor[oldPayloadConfig](),
+		"PlatformConfig":         reflect.TypeFor[oldPlatformConfig](),
+		"GenericVhostUserConfig": reflect.TypeFor[v52GenericVhostUserConfig](),
+	}}
+}
+
+func TestCheckFieldsNamesNestedField(t *testing.T) {
+	r := oldRelease("v48.0")
+	cfg := &VMConfig{Net: []NetConfig{{ID: ptr("a")}, {ID: ptr("b"), OffloadTso: ptr(false)}}}
+	err := r.checkFields("VmConfig", cfg)
+	require.ErrorIs(t, err, ErrUnsupportedField)
+	assert.ErrorContains(t, err, "CH v48.0 has no field vmConfig.net[1].offload_tso")
+	assert.ErrorContains(t, err, "NetConfig.offload_tso, first in CH v49.0")
+
+	cfg = &VMConfig{Cpus: &CpusConfig{BootVcpus: 1, MaxVcpus: 1, Nested: ptr(false)}}
+	err = r.checkFields("VmConfig", cfg)
+	require.ErrorIs(t, err, ErrUnsupportedField, "a pointer to false is set")
+	assert.ErrorContains(t, err, "vmConfig.cpus.nested")
+	assert.ErrorContains(t, err, "first in CH v50.2")
+}
+
+func TestCheckFieldsIgnoresUnsetFields(t *testing.T) {
+	r := oldRelease("v48.0")
+	for name, v := range map[string]any{
+		"nil pointers":      &VMConfig{Cpus: &CpusConfig{BootVcpus: 2, MaxVcpus: 4}, Payload: PayloadConfig{Kernel: ptr("/k")}},
+		"omitted slices":    &VMConfig{Net: []NetConfig{{ID: ptr("a"), Mac: ptr("m")}}},
+		"nil config":        (*VMConfig)(nil),
+		"empty config":      &VMConfig{},
+		"zero non-omitted":  &VMConfig{Cpus: &CpusConfig{}},
+		"zero struct value": VMConfig{},
+	} {
+		assert.NoError(t, r.checkFields("VmConfig", v), name)
+	}
+	assert.NoError(t, r.checkFields("NoSuchSchema", &VMConfig{Rtc: &RtcConfig{}}), "a schema the release lacks is not checked here")
+}
+
+func TestCheckFieldsRemovedField(t *testing.T) {
+	err := oldRelease("v53.0").checkFields("VmConfig", &VMConfig{Platform: &PlatformConfig{IommuAddressWidth: ptr(uint8(48))}})
+	require.ErrorIs(t, err, ErrUnsupportedField)
+	assert.ErrorContains(t, err, "PlatformConfig.iommu_address_width, last in CH v52.0")
+	assert.ErrorContains(t, err, "use an older release")
+}
+
+func TestEncodeBodyDropsUnknownZeroFields(t *testing.T) {
+	r := oldRelease("v52.0")
+	body, err := r.encodeBody("GenericVhostUserConfig", &GenericVhostUserConfig{Socket: "/s", VirtioID: ptr(uint32(26))})
+	require.NoError(t, err)
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(body, &got))
+	assert.Equal(t, map[string]any{"socket": "/s", "virtio_id": float64(26)}, got, "queue_sizes, unknown to v52.0, is not sent as null")
+
+	_, err = r.encodeBody("GenericVhostUserConfig", &GenericVhostUserConfig{Socket: "/s", QueueSizes: []uint16{1}})
+	require.ErrorIs(t, err, ErrUnsupportedField)
+	assert.ErrorContains(t, err, "first in CH v53.0")
+
+	// Nested: a zero non-omitted member inside a list element.
+	doc := map[string]any{"a": []any{map[string]any{"x": 1, "y": nil}}}
+	deletePath(doc, jsonPath{"a", 0, "y"})
+	assert.Equal(t, map[string]any{"a": []any{map[string]any{"x": 1}}}, doc)
+	deletePath(doc, jsonPath{"a", 5, "x"}) // out of range: nothing
+	deletePath(doc, jsonPath{"b", "x"})    // absent: nothing
+	assert.Equal(t, map[string]any{"a": []any{map[string]any{"x": 1}}}, doc)
+
+	body, err = (&Release{Version: "v48.0"}).encodeBody("", &VMResize{DesiredVcpus: ptr(2)})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"desired_vcpus":2}`, string(body))
+}
