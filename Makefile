@@ -66,7 +66,7 @@ check-generated: generate
 
 new-version:
 	@test -n "$(V)" || { echo "usage: make new-version V=54.0 [SPEC_SOURCE=dir]" >&2; exit 1; }
-	$(MAKE) --no-print-directory specs SPEC_TAGS=v$(patsubst v%,%,$(V))
+	$(MAKE) --no-print-directory specs SPEC_TAGS="$(TAGS) v$(patsubst v%,%,$(V))"
 	$(APIGEN) new-version -V $(V) -specs $(SPECS_DIR)
 
 # A copy of the repository gets a fake next release (the newest spec under the
@@ -74,7 +74,8 @@ new-version:
 check-new-version: specs
 	@latest="$(lastword $(TAGS))"; major="$${latest#v}"; major="$${major%%.*}"; next="$$((major + 1)).0"; \
 	tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
-	mkdir -p "$$tmp/repo" "$$tmp/specs/v$$next"; \
+	mkdir -p "$$tmp/repo" "$$tmp/specs"; \
+	cp -R $(SPECS_DIR)/. "$$tmp/specs/"; mkdir -p "$$tmp/specs/v$$next"; \
 	tar --exclude=./.git --exclude=./$(SPECS_DIR) --exclude='./versions/*/binaries/*/*' -cf - . | tar -C "$$tmp/repo" -xf -; \
 	cp "$(SPECS_DIR)/$$latest/cloud-hypervisor.yaml" "$$tmp/specs/v$$next/cloud-hypervisor.yaml"; \
 	echo "check-new-version: make new-version V=$$next in $$tmp/repo (spec of $$latest)"; \
