@@ -9,6 +9,10 @@
 #                           download (or import from dir/<tag>/<arch>/cloud-hypervisor) the
 #                           CH binaries, checked against versions/vNN/binaries.lock
 #   make test               go vet and go test in every module of go.work
+#   make bench              benchmarks against their baselines (BENCH=regexp COUNT=n)
+#   make fuzz               every fuzz target for FUZZTIME (30s)
+#   make test-real          the real-CH suite (needs /dev/kvm and CH binaries)
+#   make test-assets        a Debian kernel + busybox initramfs for make test-real
 #
 # SPEC_SOURCE=dir takes specs from dir/<tag>/cloud-hypervisor.yaml instead of upstream
 # (CI: SPEC_SOURCE=../shared/ch-specs). Releases come from versions/*/spec.lock.
@@ -32,7 +36,13 @@ FROM ?=
 VERSIONS ?=
 V ?=
 
-.PHONY: specs generate check-generated new-version check-new-version binaries test
+COUNT ?= 3
+BENCH ?= .
+FUZZTIME ?= 30s
+TEST_ASSETS := .cache/test-assets
+FUZZ_TARGETS := core:FuzzParseVersion core:FuzzAPIErrorBody e2e:FuzzConstraint e2e:FuzzVMConfigConvert
+
+.PHONY: specs generate check-generated new-version check-new-version binaries test bench fuzz test-real test-assets
 
 specs:
 	@test -n "$(strip $(SPEC_TAGS))" || { echo "no release tags: versions/*/spec.lock is missing" >&2; exit 1; }
@@ -62,7 +72,7 @@ check-generated: generate
 		git --no-pager diff --stat -- versions 'core/*.gen.go' >&2; \
 		exit 1; \
 	fi
-	@echo "check-generated: versions/ is up to date"
+	@echo "check-generated: versions/ and core/*.gen.go are up to date"
 
 new-version:
 	@test -n "$(V)" || { echo "usage: make new-version V=54.0 [SPEC_SOURCE=dir]" >&2; exit 1; }
@@ -97,3 +107,26 @@ test:
 		(cd "$$dir" && go vet ./... && go test ./...) || failed="$$failed $${dir#$(CURDIR)/}"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "make test: failed in:$$failed" >&2; exit 1; fi
+
+# Benchmarks, each with its baseline in the same run (BENCH=regexp, COUNT=n).
+bench:
+	go test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) ./e2e ./core
+
+# Every fuzz target for FUZZTIME (30 s) each; not in CI (their seeds run in make test).
+fuzz:
+	@for target in $(FUZZ_TARGETS); do \
+		pkg="./$${target%%:*}"; name="$${target#*:}"; \
+		echo "== $$name ($$pkg, $(FUZZTIME))"; \
+		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+	done
+
+# Real Cloud Hypervisor suite: needs /dev/kvm and binaries (embedded, or
+# CHVMM_TEST_BINARY_DIR=dir with dir/vNN.N/cloud-hypervisor); boots the Linux
+# guest of make test-assets when CHVMM_TEST_KERNEL/CHVMM_TEST_INITRAMFS name it.
+test-real:
+	go test -count=1 -v -timeout 20m -run '^TestRealCH$$' ./e2e
+
+# Debian's linux-image-amd64 bzImage + a busybox-static initramfs, cached in .cache/test-assets.
+test-assets:
+	e2e/scripts/test-assets.sh $(TEST_ASSETS)
+	@echo "now: CHVMM_TEST_KERNEL=$(CURDIR)/$(TEST_ASSETS)/vmlinuz CHVMM_TEST_INITRAMFS=$(CURDIR)/$(TEST_ASSETS)/initramfs.cpio.gz make test-real"

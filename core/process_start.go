@@ -19,8 +19,9 @@ import (
 // resolved with [Lookup]; the release's embedded binary is extracted under
 // dataDir if needed ([GetBinaryPath]). [WithBinary] or the CHVMM_BINARY
 // environment variable ([EnvBinary]) names a binary to run instead; its
-// version (read with --version) must then satisfy version, unless version
-// is "".
+// version (read with --version, once per file: the answer is remembered
+// while the file keeps its inode, size and times) must then satisfy
+// version, unless version is "".
 //
 // Before anything starts, StartProcess checks /dev/kvm (ErrKVMUnavailable;
 // skip with [WithoutKVMCheck]) and the socket path: one over 107 bytes is
@@ -98,7 +99,7 @@ func resolveBinary(ctx context.Context, cfg *processConfig, dataDir, version str
 		}
 		return path, rel.Version, rel, nil
 	}
-	bv, err := ParseVersion(ctx, binary)
+	bv, err := binaryVersions.get(ctx, binary)
 	if err != nil {
 		return "", "", nil, fmt.Errorf("starting cloud-hypervisor: %w", err)
 	}

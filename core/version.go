@@ -48,7 +48,7 @@ func ParseVersion(ctx context.Context, binaryPath string) (BinaryVersion, error)
 		cmd := exec.CommandContext(ctx, binaryPath, "--version")
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		cmd.Env = []string{}
-		cmd.WaitDelay = time.Second
+		cmd.WaitDelay = 5 * time.Second // output still unread after exit: generous, hosts under load are slow
 		if err = cmd.Run(); !errors.Is(err, syscall.ETXTBSY) || ctx.Err() != nil {
 			break
 		}
