@@ -51,7 +51,7 @@ func registerE2EReleases(t *testing.T) {
 // specEndpoints lists the operations of version's spec.
 func specEndpoints(t *testing.T, version string) []core.Endpoint {
 	t.Helper()
-	src, err := chsim.SpecSource(version)
+	src, err := chsim.Spec(version)
 	require.NoError(t, err)
 	var doc struct {
 		Paths map[string]map[string]any `json:"paths"`

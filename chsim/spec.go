@@ -22,8 +22,10 @@ var specs = map[string]string{
 	"v53.0": v53spec.JSON,
 }
 
-// specSource returns the OpenAPI spec of CH release tag.
-func specSource(tag string) ([]byte, error) {
+// Spec returns the OpenAPI spec (JSON) the simulator serves and validates
+// CH release tag ("v50.2") against: the official spec with apigen's
+// documented fix-ups.
+func Spec(tag string) ([]byte, error) {
 	s, ok := specs[tag]
 	if !ok {
 		return nil, fmt.Errorf("no OpenAPI spec for CH %s", tag)

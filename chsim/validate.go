@@ -84,7 +84,7 @@ func loadSpec(tag string) (*apiSpec, error) {
 }
 
 func parseSpec(tag string) (*apiSpec, error) {
-	src, err := specSource(tag)
+	src, err := Spec(tag)
 	if err != nil {
 		return nil, err
 	}

@@ -8,25 +8,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/chvmm/chvmm/chsim"
 	"github.com/chvmm/chvmm/core"
-	v48spec "github.com/chvmm/chvmm/versions/v48/spec"
-	v49spec "github.com/chvmm/chvmm/versions/v49/spec"
-	v50spec "github.com/chvmm/chvmm/versions/v50/spec"
-	v51spec "github.com/chvmm/chvmm/versions/v51/spec"
-	v52spec "github.com/chvmm/chvmm/versions/v52/spec"
-	v53spec "github.com/chvmm/chvmm/versions/v53/spec"
 )
-
-// specJSON holds the OpenAPI spec of every release chsim models: the suite
-// reads what a release has from its spec, independently of core's tables.
-var specJSON = map[string]string{
-	"v48.0": v48spec.JSON,
-	"v49.0": v49spec.JSON,
-	"v50.2": v50spec.JSON,
-	"v51.2": v51spec.JSON,
-	"v52.0": v52spec.JSON,
-	"v53.0": v53spec.JSON,
-}
 
 // apiDoc is the part of an OpenAPI spec the suite reads.
 type apiDoc struct {
@@ -56,12 +40,12 @@ func loadDoc(version string) (*apiDoc, error) {
 	if d, ok := docCache[version]; ok {
 		return d, nil
 	}
-	src, ok := specJSON[version]
-	if !ok {
-		return nil, fmt.Errorf("no spec for CH %s", version)
+	src, err := chsim.Spec(version)
+	if err != nil {
+		return nil, err
 	}
 	d := &apiDoc{}
-	if err := json.Unmarshal([]byte(src), d); err != nil {
+	if err := json.Unmarshal(src, d); err != nil {
 		return nil, fmt.Errorf("spec of CH %s: %w", version, err)
 	}
 	docCache[version] = d

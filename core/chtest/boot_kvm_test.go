@@ -25,7 +25,7 @@ func TestPVHKernelBootsUnderKVM(t *testing.T) {
 	t.Parallel()
 	vm := bootPVHUnderKVM(t, PVHKernel(), kvmVMConfig{})
 
-	require.NoError(t, vm.waitFor(time.Second, GuestReady), "marker within 1 s of boot")
+	require.NoError(t, vm.waitFor(2*time.Second, GuestReady), "marker within 2 s of boot (ms without load)")
 	require.NoError(t, vm.waitFor(4*time.Second, func(s []byte) bool { return len(GuestCounters(s)) >= 3 }))
 	serial, lineTimes, exits, err := vm.snapshot()
 	require.NoError(t, err)
@@ -38,7 +38,7 @@ func TestPVHKernelBootsUnderKVM(t *testing.T) {
 	assert.Less(t, at[0].Sub(vm.started), 500*time.Millisecond, "counter 0 follows the marker at once")
 	// 0 -> 1 waits for the next RTC second (0..1 s); 1 -> 2 is a whole one.
 	assert.Less(t, at[1].Sub(at[0]), 1100*time.Millisecond)
-	assert.InDelta(t, time.Second.Seconds(), at[2].Sub(at[1]).Seconds(), 0.25, "1 -> 2 is one RTC second")
+	assert.InDelta(t, time.Second.Seconds(), at[2].Sub(at[1]).Seconds(), 0.4, "1 -> 2 is one RTC second (0.4 s slack for a loaded host)")
 	// HLT between 10 ms ticks costs 2 port exits (CMOS index, data) per
 	// tick: ~200/s. A spinning guest makes tens of thousands.
 	rate := float64(exits) / elapsed.Seconds()
