@@ -27,6 +27,10 @@ var (
 	// ErrRequestTooLarge: a request body is over [MaxRequestBodySize],
 	// which CH refuses. The client checks it before sending.
 	ErrRequestTooLarge = errors.New("request body too large for the Cloud Hypervisor API")
+	// ErrVMMUnreachable: the VMM's API socket refused the connection, or
+	// the VMM closed it without answering: it is not running, or it exited
+	// under the request. The error also wraps the network error.
+	ErrVMMUnreachable = errors.New("Cloud Hypervisor VMM unreachable")
 	// ErrTooManyRequests: the VMM answered 429, too many requests queued.
 	// Retry later.
 	ErrTooManyRequests = errors.New("Cloud Hypervisor API busy (too many requests)")

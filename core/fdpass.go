@@ -45,7 +45,7 @@ func (c *vmmClient) callWithFiles(ctx context.Context, method, path, schema stri
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", c.socket)
 	if err != nil {
-		return fmt.Errorf("%s: connect to Cloud Hypervisor API socket %s (is the VMM running?): %w", op, c.socket, err)
+		return fmt.Errorf("%s: connect to Cloud Hypervisor API socket %s (is the VMM running?): %w: %w", op, c.socket, ErrVMMUnreachable, err)
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })

@@ -157,6 +157,7 @@ func TestFDPassingRefusals(t *testing.T) {
 	_, err = h.AddNet(t.Context(), NetConfig{}, devNulls(t, 1)...)
 	require.Error(t, err)
 	assert.ErrorContains(t, err, "is the VMM running?")
+	assert.ErrorIs(t, err, ErrVMMUnreachable)
 
 	old := NewHypervisor(&Release{Version: "v48.0"}, filepath.Join(t.TempDir(), "none.sock"))
 	_, err = old.AddNet(t.Context(), NetConfig{}, devNulls(t, 1)...)

@@ -61,7 +61,7 @@ func newAPITransport(socketPath string) *apiTransport {
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			c, err := d.DialContext(ctx, "unix", socketPath)
 			if err != nil {
-				return nil, fmt.Errorf("connect to Cloud Hypervisor API socket %s (is the VMM running?): %w", socketPath, err)
+				return nil, fmt.Errorf("connect to Cloud Hypervisor API socket %s (is the VMM running?): %w: %w", socketPath, ErrVMMUnreachable, err)
 			}
 			return c, nil
 		},
@@ -100,7 +100,7 @@ func (t *apiTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return shutdownResponse(req), nil
 		}
 		if connectionDropped(err) {
-			return nil, fmt.Errorf("%s: the VMM closed the connection without answering (did it exit?): %w", op, err)
+			return nil, fmt.Errorf("%s: the VMM closed the connection without answering (did it exit?): %w: %w", op, ErrVMMUnreachable, err)
 		}
 		return nil, err
 	}

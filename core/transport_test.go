@@ -259,6 +259,7 @@ func TestShutdownEOFIsSuccess(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "closed the connection without answering")
 	assert.ErrorIs(t, err, io.EOF)
+	assert.ErrorIs(t, err, ErrVMMUnreachable)
 }
 
 func TestShutdownOfMissingVMMIsAnError(t *testing.T) {
@@ -266,6 +267,7 @@ func TestShutdownOfMissingVMMIsAnError(t *testing.T) {
 	_, err := client.Do(apiRequest(t, t.Context(), http.MethodPut, "/vmm.shutdown", nil))
 	require.Error(t, err, "no VMM to shut down is not a successful shutdown")
 	assert.Contains(t, err.Error(), "is the VMM running?")
+	assert.ErrorIs(t, err, ErrVMMUnreachable)
 }
 
 func TestDeadlineHonouredWhenNoAnswer(t *testing.T) {
