@@ -50,6 +50,37 @@ var fixups = []fixup{
 			"`type: integer, format: uint32`.",
 		Apply: integerFormat("uint32", "components", "schemas", "GenericVhostUserConfig", "properties", "virtio_id"),
 	},
+	{
+		Name: "platform-iommu-address-width-bits-name",
+		Tags: []string{"v48.0", "v49.0", "v50.2", "v51.2", "v52.0"},
+		Description: "PlatformConfig.iommu_address_width is named iommu_address_width_bits by the " +
+			"server (vmm/src/vm_config.rs; upstream issue #8243, fixed in the v53.0 spec): CH " +
+			"ignores the spec's name, so a client following the spec loses the setting " +
+			"silently; the property is renamed iommu_address_width_bits.",
+		Apply: renameProperty("iommu_address_width", "iommu_address_width_bits", "components", "schemas", "PlatformConfig"),
+	},
+}
+
+// renameProperty returns a fix-up function that renames property from to to
+// in the schema at path, keeping its definition and place.
+func renameProperty(from, to string, path ...string) func(*yaml.Node) error {
+	return func(root *yaml.Node) error {
+		where := strings.Join(path, ".")
+		props := mapGet(mapPath(root, path...), "properties")
+		if props == nil || props.Kind != yaml.MappingNode {
+			return fmt.Errorf("%w: %s has no properties", errFixupNoMatch, where)
+		}
+		if mapGet(props, to) != nil {
+			return fmt.Errorf("%w: %s already has %s", errFixupNoMatch, where, to)
+		}
+		for i := 0; i+1 < len(props.Content); i += 2 {
+			if props.Content[i].Value == from {
+				props.Content[i].Value = to
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: %s has no property %s", errFixupNoMatch, where, from)
+	}
 }
 
 // integerFormat returns a fix-up function for the schema at path whose

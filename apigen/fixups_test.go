@@ -25,6 +25,14 @@ components:
             type: uint16
         virtio_id:
           type: uint32
+    PlatformConfig:
+      type: object
+      properties:
+        num_pci_segments:
+          type: integer
+        iommu_address_width:
+          type: integer
+          format: uint8
 `
 
 func parseYAML(t *testing.T, s string) *yaml.Node {
@@ -38,7 +46,10 @@ func TestFixupsRepairV52(t *testing.T) {
 	root := parseYAML(t, v52Shape)
 	applied, err := applyFixups("v52.0", root, fixups)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"v52-generic-vhost-user-queue-size-items-type", "v52-generic-vhost-user-virtio-id-type"}, applied)
+	assert.Equal(t, []string{"v52-generic-vhost-user-queue-size-items-type", "v52-generic-vhost-user-virtio-id-type", "platform-iommu-address-width-bits-name"}, applied)
+	platform := mapPath(root, "components", "schemas", "PlatformConfig", "properties")
+	assert.Equal(t, []string{"num_pci_segments", "iommu_address_width_bits"}, mapKeys(platform), "renamed in place")
+	assert.Equal(t, "uint8", mapGet(mapGet(platform, "iommu_address_width_bits"), "format").Value)
 
 	items := mapPath(root, "components", "schemas", "GenericVhostUserConfig", "properties", "queue_size", "items")
 	assert.Equal(t, "integer", mapGet(items, "type").Value)
@@ -93,6 +104,20 @@ components:
 			require.ErrorIs(t, err, errFixupNoMatch)
 			assert.Contains(t, err.Error(), "v52-generic-vhost-user-queue-size-items-type")
 			assert.Contains(t, err.Error(), "apigen/fixups.go")
+		})
+	}
+}
+
+func TestRenameFixupNoLongerMatching(t *testing.T) {
+	for name, doc := range map[string]string{
+		"already renamed": "components:\n  schemas:\n    PlatformConfig:\n      properties:\n        iommu_address_width_bits:\n          type: integer\n",
+		"property gone":   "components:\n  schemas:\n    PlatformConfig:\n      properties:\n        num_pci_segments:\n          type: integer\n",
+		"schema gone":     "components:\n  schemas:\n    VmConfig:\n      type: object\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := applyFixups("v48.0", parseYAML(t, doc), fixups)
+			require.ErrorIs(t, err, errFixupNoMatch)
+			assert.Contains(t, err.Error(), "platform-iommu-address-width-bits-name")
 		})
 	}
 }

@@ -60,7 +60,70 @@ func (s *Server) fillVMConfig(body map[string]any) map[string]any {
 			n["mac"] = randomMAC()
 		}
 	}
-	return s.fillSchema("VmConfig", cfg)
+	cfg = s.fillSchema("VmConfig", cfg)
+	dropUnbuiltFields(cfg)
+	normalisePlatform(cfg)
+	return cfg
+}
+
+// unbuiltFields are VmConfig members that CH's Rust structs have only under
+// a cargo feature that a release build (vmm.ping features: io_uring, kvm)
+// lacks: serde ignores them in vm.create and vm.info never reports them
+// (vmm/src/vm_config.rs: PayloadConfig.igvm is #[cfg(feature = "igvm")],
+// PayloadConfig.host_data and PlatformConfig.sev_snp #[cfg(feature =
+// "sev_snp")], PlatformConfig.tdx #[cfg(feature = "tdx")]).
+var unbuiltFields = map[string][]string{
+	"payload":  {"igvm", "host_data"},
+	"platform": {"tdx", "sev_snp"},
+}
+
+func dropUnbuiltFields(cfg map[string]any) {
+	for member, fields := range unbuiltFields {
+		if m, ok := cfg[member].(map[string]any); ok {
+			for _, f := range fields {
+				delete(m, f)
+			}
+		}
+	}
+}
+
+// defaultIOMMUAddressWidthBits is CH's DEFAULT_IOMMU_ADDRESS_WIDTH_BITS.
+const defaultIOMMUAddressWidthBits = 64
+
+// platformAliases are PlatformConfig's deprecated names (v53.0's spec marks
+// them deprecated) and the members serde reads them into: #[serde(default,
+// alias = "serial_number")] system_serial_number, alias "uuid" for
+// system_uuid. Before v53.0 the Rust fields are serial_number and uuid.
+var platformAliases = map[string]string{"serial_number": "system_serial_number", "uuid": "system_uuid"}
+
+// normalisePlatform turns a platform config into what CH reports back:
+//   - CH's Rust field is iommu_address_width_bits (default 64) in every
+//     modelled release; the spec named it iommu_address_width until v52.0,
+//     a name serde ignores, so a value sent under it is lost (chvmm's
+//     clients send the right name: apigen's fix-up
+//     platform-iommu-address-width-bits-name);
+//   - from v53.0 (the release whose spec has system_serial_number), the old
+//     names are serde aliases: the value comes back under the new name.
+//     (Both names at once is serde's "duplicate field" error in CH; chsim
+//     keeps the new name's value instead.)
+func normalisePlatform(cfg map[string]any) {
+	p, ok := cfg["platform"].(map[string]any)
+	if !ok {
+		return
+	}
+	delete(p, "iommu_address_width")
+	if p["iommu_address_width_bits"] == nil {
+		p["iommu_address_width_bits"] = defaultIOMMUAddressWidthBits
+	}
+	if _, aliased := p["system_serial_number"]; !aliased {
+		return
+	}
+	for old, name := range platformAliases {
+		if v := p[old]; v != nil && p[name] == nil {
+			p[name] = v
+		}
+		delete(p, old)
+	}
 }
 
 func (s *Server) hasProperty(schema, prop string) bool {

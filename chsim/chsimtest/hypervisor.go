@@ -38,6 +38,7 @@ func TestHypervisor(t *testing.T, version string) {
 	t.Run("Errors", func(t *testing.T) { t.Parallel(); testErrors(t, version) })
 	t.Run("VersionedOperations", func(t *testing.T) { t.Parallel(); testVersionedOperations(t, version) })
 	t.Run("UnsupportedFields", func(t *testing.T) { t.Parallel(); testUnsupportedFields(t, version) })
+	t.Run("RoundTripEveryField", func(t *testing.T) { t.Parallel(); testRoundTripEveryField(t, version) })
 	t.Run("ZeroValuesReachCH", func(t *testing.T) { t.Parallel(); testZeroValues(t, version) })
 	t.Run("SnapshotRestore", func(t *testing.T) { t.Parallel(); testSnapshotRestore(t, version) })
 	t.Run("FilePassing", func(t *testing.T) { t.Parallel(); testFilePassing(t, version) })

@@ -26,6 +26,13 @@ type schemaDoc struct {
 	Properties map[string]*schemaDoc `json:"properties"`
 	Items      *schemaDoc            `json:"items"`
 	AllOf      []*schemaDoc          `json:"allOf"`
+	Required   []string              `json:"required"`
+	Type       string                `json:"type"`
+	Format     string                `json:"format"`
+	Enum       []any                 `json:"enum"`
+	Default    any                   `json:"default"`
+	Minimum    *float64              `json:"minimum"`
+	Deprecated bool                  `json:"deprecated"`
 }
 
 var (

@@ -2,7 +2,7 @@
 //
 // Source: the OpenAPI spec of Cloud Hypervisor v49.0
 // (vmm/src/api/openapi/cloud-hypervisor.yaml), sha256 661197d8b1c64c94d1530a6a076f5f2aeb19647e57783160dfd097fd633326d5.
-// Fix-ups applied to the spec (apigen/fixups.go): none.
+// Fix-ups applied to the spec (apigen/fixups.go): platform-iommu-address-width-bits-name.
 // The generated constructor NewClient is renamed newRawClient; see NewClient in release.gen.go.
 // Regenerate with: make generate
 
@@ -312,14 +312,14 @@ type PciSegmentConfig struct {
 
 // PlatformConfig defines model for PlatformConfig.
 type PlatformConfig struct {
-	IommuAddressWidth *uint8    `json:"iommu_address_width,omitempty"`
-	IommuSegments     *[]int16  `json:"iommu_segments,omitempty"`
-	NumPciSegments    *int16    `json:"num_pci_segments,omitempty"`
-	OemStrings        *[]string `json:"oem_strings,omitempty"`
-	SerialNumber      *string   `json:"serial_number,omitempty"`
-	SevSnp            *bool     `json:"sev_snp,omitempty"`
-	Tdx               *bool     `json:"tdx,omitempty"`
-	Uuid              *string   `json:"uuid,omitempty"`
+	IommuAddressWidthBits *uint8    `json:"iommu_address_width_bits,omitempty"`
+	IommuSegments         *[]int16  `json:"iommu_segments,omitempty"`
+	NumPciSegments        *int16    `json:"num_pci_segments,omitempty"`
+	OemStrings            *[]string `json:"oem_strings,omitempty"`
+	SerialNumber          *string   `json:"serial_number,omitempty"`
+	SevSnp                *bool     `json:"sev_snp,omitempty"`
+	Tdx                   *bool     `json:"tdx,omitempty"`
+	Uuid                  *string   `json:"uuid,omitempty"`
 }
 
 // PmemConfig defines model for PmemConfig.

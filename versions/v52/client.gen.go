@@ -2,7 +2,7 @@
 //
 // Source: the OpenAPI spec of Cloud Hypervisor v52.0
 // (vmm/src/api/openapi/cloud-hypervisor.yaml), sha256 0ce647c7f62edb5765ea1f6dd308648e31e99467dba96114b512695ac79de342.
-// Fix-ups applied to the spec (apigen/fixups.go): v52-generic-vhost-user-queue-size-items-type, v52-generic-vhost-user-virtio-id-type.
+// Fix-ups applied to the spec (apigen/fixups.go): v52-generic-vhost-user-queue-size-items-type, v52-generic-vhost-user-virtio-id-type, platform-iommu-address-width-bits-name.
 // The generated constructor NewClient is renamed newRawClient; see NewClient in release.gen.go.
 // Regenerate with: make generate
 
@@ -420,16 +420,16 @@ type PciSegmentConfig struct {
 
 // PlatformConfig defines model for PlatformConfig.
 type PlatformConfig struct {
-	IommuAddressWidth *uint8    `json:"iommu_address_width,omitempty"`
-	IommuSegments     *[]int16  `json:"iommu_segments,omitempty"`
-	Iommufd           *bool     `json:"iommufd,omitempty"`
-	NumPciSegments    *int16    `json:"num_pci_segments,omitempty"`
-	OemStrings        *[]string `json:"oem_strings,omitempty"`
-	SerialNumber      *string   `json:"serial_number,omitempty"`
-	SevSnp            *bool     `json:"sev_snp,omitempty"`
-	Tdx               *bool     `json:"tdx,omitempty"`
-	Uuid              *string   `json:"uuid,omitempty"`
-	VfioP2pDma        *bool     `json:"vfio_p2p_dma,omitempty"`
+	IommuAddressWidthBits *uint8    `json:"iommu_address_width_bits,omitempty"`
+	IommuSegments         *[]int16  `json:"iommu_segments,omitempty"`
+	Iommufd               *bool     `json:"iommufd,omitempty"`
+	NumPciSegments        *int16    `json:"num_pci_segments,omitempty"`
+	OemStrings            *[]string `json:"oem_strings,omitempty"`
+	SerialNumber          *string   `json:"serial_number,omitempty"`
+	SevSnp                *bool     `json:"sev_snp,omitempty"`
+	Tdx                   *bool     `json:"tdx,omitempty"`
+	Uuid                  *string   `json:"uuid,omitempty"`
+	VfioP2pDma            *bool     `json:"vfio_p2p_dma,omitempty"`
 }
 
 // PmemConfig defines model for PmemConfig.

@@ -3,7 +3,7 @@
 
 // Package spec holds the OpenAPI spec of Cloud Hypervisor v52.0
 // (sha256 0ce647c7f62edb5765ea1f6dd308648e31e99467dba96114b512695ac79de342),
-// with apigen's fix-ups applied (v52-generic-vhost-user-queue-size-items-type, v52-generic-vhost-user-virtio-id-type), as JSON. The simulator
+// with apigen's fix-ups applied (v52-generic-vhost-user-queue-size-items-type, v52-generic-vhost-user-virtio-id-type, platform-iommu-address-width-bits-name), as JSON. The simulator
 // validates requests and responses against it. It imports nothing.
 package spec
 
@@ -734,7 +734,7 @@ const JSON = `{
       },
       "PlatformConfig": {
         "properties": {
-          "iommu_address_width": {
+          "iommu_address_width_bits": {
             "format": "uint8",
             "type": "integer"
           },
