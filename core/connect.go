@@ -38,7 +38,7 @@ func Ping(ctx context.Context, client *http.Client) (PingInfo, error) {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return PingInfo{}, err
+		return PingInfo{}, unwrapURLError(err)
 	}
 	defer resp.Body.Close()
 	var info PingInfo
@@ -61,7 +61,7 @@ func ShutdownVMM(ctx context.Context, client *http.Client) error {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return err
+		return unwrapURLError(err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxPingBody))
 	return resp.Body.Close()
@@ -127,13 +127,23 @@ func Connect(ctx context.Context, socketPath string) (*Conn, error) {
 	return c, nil
 }
 
-// releaseOf finds the registered release of the version a ping reports.
-func releaseOf(info PingInfo) (*Release, error) {
+// pingVersion returns the CH release tag a ping reports: its build_version
+// normalised, else its Cargo version.
+func pingVersion(info PingInfo) (string, error) {
 	v, err := NormalizeVersion(info.BuildVersion)
 	if err != nil {
 		if v, err = NormalizeVersion(info.Version); err != nil {
-			return nil, fmt.Errorf("the VMM reports build_version %q and version %q: %w", info.BuildVersion, info.Version, err)
+			return "", fmt.Errorf("the VMM reports build_version %q and version %q: %w", info.BuildVersion, info.Version, err)
 		}
+	}
+	return v, nil
+}
+
+// releaseOf finds the registered release of the version a ping reports.
+func releaseOf(info PingInfo) (*Release, error) {
+	v, err := pingVersion(info)
+	if err != nil {
+		return nil, err
 	}
 	rel, err := Lookup(v)
 	if err != nil {

@@ -82,9 +82,14 @@ func TestCheckFieldsIgnoresUnsetFields(t *testing.T) {
 }
 
 func TestCheckFieldsRemovedField(t *testing.T) {
-	err := oldRelease("v53.0").checkFields("VmConfig", &VMConfig{Platform: &PlatformConfig{IommuAddressWidth: ptr(uint8(48))}})
+	type v53GenericVhostUserConfig struct { // queue_size is gone, last in v52.0
+		QueueSizes []uint16 `json:"queue_sizes"`
+		Socket     string   `json:"socket"`
+	}
+	r := &Release{Version: "v53.0", Schemas: map[string]reflect.Type{"GenericVhostUserConfig": reflect.TypeFor[v53GenericVhostUserConfig]()}}
+	err := r.checkFields("GenericVhostUserConfig", &GenericVhostUserConfig{QueueSize: []uint16{256}})
 	require.ErrorIs(t, err, ErrUnsupportedField)
-	assert.ErrorContains(t, err, "PlatformConfig.iommu_address_width, last in CH v52.0")
+	assert.ErrorContains(t, err, "GenericVhostUserConfig.queue_size, last in CH v52.0")
 	assert.ErrorContains(t, err, "use an older release")
 }
 

@@ -16,6 +16,7 @@ var (
 	// release it belongs to, or a snapshot was written by another version.
 	ErrVersionMismatch = errors.New("Cloud Hypervisor version mismatch")
 	// ErrUnsafePath: a path under the data directory is a symlink or not of
-	// the expected type; chvmm refuses to follow or replace it.
+	// the expected type, or an API socket path is empty or names something
+	// that is not a socket; chvmm refuses to follow or replace it.
 	ErrUnsafePath = errors.New("unsafe path")
 )

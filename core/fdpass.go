@@ -61,11 +61,11 @@ func (c *vmmClient) callWithFiles(ctx context.Context, method, path, schema stri
 	}
 	runtime.KeepAlive(files) // the descriptors must stay open until sent
 	if err != nil {
-		return ctxOr(ctx, fmt.Errorf("%s: sending the request with %d file descriptors: %w", op, len(files), err))
+		return connError(ctx, fmt.Errorf("%s: sending the request with %d file descriptors: %w", op, len(files), err))
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
-		return ctxOr(ctx, fmt.Errorf("%s: reading the answer: %w", op, err))
+		return connError(ctx, fmt.Errorf("%s: reading the answer: %w", op, err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -79,11 +79,16 @@ func (c *vmmClient) callWithFiles(ctx context.Context, method, path, schema stri
 	return decodeAnswer(op, resp, out)
 }
 
-// ctxOr returns ctx's error, wrapped with err's text, when ctx ended (the
-// connection was closed because of it), else err.
-func ctxOr(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("%v: %w", err, ctx.Err())
+// connError explains err, a failure on the request's connection: it also
+// wraps ctx's error when ctx ended (the connection was closed because of
+// it), or ErrVMMUnreachable when the VMM closed the connection (it exited),
+// as NewHTTPClient's transport does.
+func connError(ctx context.Context, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("%w: %w", err, ctx.Err())
+	case connectionDropped(err):
+		return fmt.Errorf("%w (did the VMM exit?): %w", err, ErrVMMUnreachable)
 	}
 	return err
 }

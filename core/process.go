@@ -82,7 +82,6 @@ type Process struct {
 	binary      string
 	logPath     string
 	detached    bool
-	attached    bool
 	started     time.Time
 	http        *http.Client
 	client      any

@@ -56,7 +56,7 @@ func Attach(ctx context.Context, pid int, socketPath string, options ...ProcessO
 	if info.PID != pid {
 		return fail(fmt.Errorf("the socket is served by pid %d, not %d", info.PID, pid))
 	}
-	version, _ := NormalizeVersion(info.BuildVersion)
+	version, _ := pingVersion(info)
 	rel, err := releaseOf(info)
 	if err != nil {
 		cfg.logger.Warn("attached cloud-hypervisor of an unregistered version: no typed client", "pid", pid, "err", err)
@@ -70,7 +70,6 @@ func Attach(ctx context.Context, pid int, socketPath string, options ...ProcessO
 		version:     version,
 		release:     rel,
 		detached:    true,
-		attached:    true,
 		started:     time.Now(),
 		http:        hc,
 		log:         cfg.logger,

@@ -118,7 +118,7 @@ func WithOutput(w io.Writer) ProcessOption {
 
 // WithOutputPath appends the VMM's standard output and error to the file at
 // path (created 0644, its directory 0755) instead of the default
-// {socket dir}/logs/vmm.log.
+// {socket dir}/logs/{socket name}.log ([DefaultLogPath]).
 func WithOutputPath(path string) ProcessOption {
 	return func(c *processConfig) { c.outputPath = path }
 }

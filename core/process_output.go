@@ -7,15 +7,27 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"sync"
 )
 
-// DefaultLogDir and DefaultLogName: by default the VMM's standard output and
-// error are appended to {socket dir}/logs/vmm.log.
-const (
-	DefaultLogDir  = "logs"
-	DefaultLogName = "vmm.log"
-)
+// DefaultLogDir is the directory, beside the API socket, of the VMMs' logs:
+// by default a VMM's standard output and error are appended to
+// [DefaultLogPath].
+const DefaultLogDir = "logs"
+
+// DefaultLogPath returns the file a VMM serving socketPath writes its output
+// to by default: {socket dir}/logs/{socket name}.log, the socket's file name
+// without its extension (/run/chvmm/vm1.sock → /run/chvmm/logs/vm1.log). One
+// file per VMM, so VMMs sharing a socket directory never interleave.
+func DefaultLogPath(socketPath string) string {
+	name := filepath.Base(socketPath)
+	if ext := filepath.Ext(name); ext != "" && ext != name {
+		name = strings.TrimSuffix(name, ext)
+	}
+	return filepath.Join(filepath.Dir(socketPath), DefaultLogDir, name+".log")
+}
 
 // processOutput is where a VMM's standard output and error go, and how to
 // read the tail of what it wrote since start.
@@ -41,7 +53,7 @@ func openOutput(cfg *processConfig, socketPath string) (*processOutput, error) {
 	}
 	path := cfg.outputPath
 	if path == "" {
-		path = filepath.Join(filepath.Dir(socketPath), DefaultLogDir, DefaultLogName)
+		path = DefaultLogPath(socketPath)
 	}
 	f, err := openLog(path)
 	if err != nil {
@@ -67,7 +79,7 @@ func openLog(path string) (*os.File, error) {
 			return nil, fmt.Errorf("VMM log directory: %w", err)
 		}
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND|syscall.O_NOFOLLOW, 0o644)
 	if err == nil {
 		if err := f.Chmod(0o644); err != nil {
 			f.Close()
@@ -78,7 +90,12 @@ func openLog(path string) (*os.File, error) {
 	if !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("VMM log file: %w", err)
 	}
-	f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	// An existing log is appended to, never through a symlink: a socket
+	// directory writable by others must not let them aim root's writes.
+	f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("VMM log file %s is a symlink; remove it or pass WithOutputPath: %w", path, ErrUnsafePath)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("VMM log file: %w", err)
 	}

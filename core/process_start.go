@@ -21,7 +21,7 @@ import (
 // environment variable ([EnvBinary]) names a binary to run instead; its
 // version (read with --version, once per file: the answer is remembered
 // while the file keeps its inode, size and times) must then satisfy
-// version, unless version is "".
+// version, unless version is "" or "latest".
 //
 // Before anything starts, StartProcess checks /dev/kvm (ErrKVMUnavailable;
 // skip with [WithoutKVMCheck]) and the socket path: one over 107 bytes is
@@ -35,7 +35,7 @@ import (
 // (ErrNotReady).
 //
 // The VMM gets an empty environment (add variables with [WithEnv]). Its
-// standard output and error are appended to {socket dir}/logs/vmm.log
+// standard output and error are appended to {socket dir}/logs/{socket name}.log ([DefaultLogPath])
 // unless [WithOutput] or [WithOutputPath] say otherwise.
 //
 // Unless [WithDetached] is given, the VMM is bound to ctx, as with
@@ -93,7 +93,7 @@ func resolveBinary(ctx context.Context, cfg *processConfig, dataDir, version str
 		if err != nil {
 			return "", "", nil, fmt.Errorf("starting cloud-hypervisor: %w", err)
 		}
-		path, err := GetBinaryPath(dataDir, rel.Version)
+		path, err := rel.BinaryPathContext(ctx, dataDir, HostArch())
 		if err != nil {
 			return "", "", nil, fmt.Errorf("starting cloud-hypervisor %s: %w", rel.Version, err)
 		}

@@ -109,7 +109,7 @@ func TestStartPingStop(t *testing.T) {
 	assert.Equal(t, fakeCHVersion, p.Version())
 	assert.Same(t, rel, p.Release())
 	assert.Equal(t, testBinary(t), p.Binary())
-	assert.Equal(t, filepath.Join(filepath.Dir(p.SocketPath()), "logs", "vmm.log"), p.LogPath())
+	assert.Equal(t, filepath.Join(filepath.Dir(p.SocketPath()), "logs", strings.TrimSuffix(filepath.Base(p.SocketPath()), ".sock")+".log"), p.LogPath())
 	assert.Equal(t, -1, p.ExitCode(), "running")
 	assert.Nil(t, p.ProcessState())
 

@@ -164,6 +164,9 @@ func snapshotDir(dir string) (string, error) {
 		return "", err
 	}
 	fi, err := os.Stat(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("snapshot directory %s does not exist (create it first): %w", abs, err)
+	}
 	if err != nil {
 		return "", fmt.Errorf("snapshot directory: %w", err)
 	}
@@ -174,8 +177,9 @@ func snapshotDir(dir string) (string, error) {
 }
 
 // writeFileAtomic writes data to path through a temporary file in the same
-// directory, synced, then renamed over path: readers see the old file or the
-// whole new one.
+// directory, synced, then renamed over path, and syncs the directory:
+// readers see the old file or the whole new one, and the new one survives a
+// crash once writeFileAtomic has returned.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -199,7 +203,23 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	if err = f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), path)
+	if err = os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir fsyncs directory dir, making a rename in it durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
 }
 
 // RestoreProcess starts a VMM of exactly the CH release that wrote the

@@ -102,7 +102,7 @@ func (t *apiTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if connectionDropped(err) {
 			return nil, fmt.Errorf("%s: the VMM closed the connection without answering (did it exit?): %w: %w", op, ErrVMMUnreachable, err)
 		}
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", op, err) // a dial error, or ctx's
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return resp, nil

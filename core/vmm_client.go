@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 )
 
 // NewHypervisor returns the [Hypervisor] of the VMM serving the API on
@@ -218,7 +219,14 @@ func (c *vmmClient) RemoveDevice(ctx context.Context, id string) error {
 }
 
 func (c *vmmClient) Coredump(ctx context.Context, path string) error {
-	return c.call(ctx, http.MethodPut, "/vm.coredump", "VmCoredumpData", &VMCoredumpData{DestinationURL: ptr("file://" + path)}, nil)
+	if path == "" {
+		return fmt.Errorf("Coredump: file path is empty: %w", ErrBadConfig)
+	}
+	abs, err := filepath.Abs(path) // CH would resolve it in its own working directory
+	if err != nil {
+		return err
+	}
+	return c.call(ctx, http.MethodPut, "/vm.coredump", "VmCoredumpData", &VMCoredumpData{DestinationURL: ptr("file://" + abs)}, nil)
 }
 
 // NMI is PUT /vmm.nmi before CH v53 and PUT /vm.nmi from v53.

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sort"
 
 	"github.com/chvmm/chvmm/core"
 )
@@ -72,8 +71,7 @@ func printUsage(w io.Writer) {
 }
 
 func joinVersions() string {
-	vs := core.Versions()
-	sort.Strings(vs)
+	vs := core.Versions() // oldest first
 	s := ""
 	for i, v := range vs {
 		switch {

@@ -32,7 +32,7 @@ type processFlags struct {
 
 func (pf *processFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&pf.socket, "socket", "", "API socket path of the new VMM (required)")
-	fs.StringVar(&pf.logFile, "log-file", "", "CH's own log file (--log-file of CH); its stdout/stderr go to {socket dir}/logs/vmm.log")
+	fs.StringVar(&pf.logFile, "log-file", "", "CH's own log file (--log-file of CH); its stdout/stderr go to {socket dir}/logs/{socket name}.log")
 	fs.StringVar(&pf.binary, "binary", "", "run this cloud-hypervisor binary instead of the embedded one")
 	fs.BoolVar(&pf.detach, "detach", false, "return once the VMM is ready and leave it running")
 	fs.BoolVar(&pf.simulate, "simulate", false, "run the chsim simulator (chv itself) instead of CH: no KVM, no binary needed")
@@ -93,17 +93,21 @@ func runStart(ctx context.Context, e *env, args []string) error {
 	if err := e.requireFlag("socket", pf.socket); err != nil {
 		return err
 	}
+	// With --binary, --version only has to match what the binary reports
+	// (StartProcess checks it), so it need not name a registered release:
+	// r is then nil. options refuses --simulate with --binary before it
+	// would use r.
 	r, err := lookupRelease(*version)
 	if err != nil && pf.binary == "" {
+		return err
+	}
+	opts, err := pf.options(e, r)
+	if err != nil {
 		return err
 	}
 	want := *version
 	if pf.simulate {
 		want = r.Version
-	}
-	opts, err := pf.options(e, r)
-	if err != nil {
-		return err
 	}
 	if len(extra) > 0 {
 		opts = append(opts, core.WithArgs(extra...))

@@ -81,7 +81,7 @@ func TestStartForeground(t *testing.T) {
 	assert.False(t, f.proc.Detached)
 	assert.Equal(t, filepath.Join(d, "ch.log"), f.proc.CHLogFile)
 	assert.FileExists(t, f.proc.CHLogFile, "the simulator got --log-file")
-	assert.Equal(t, filepath.Join(d, "logs", "vmm.log"), f.proc.OutputLog)
+	assert.Equal(t, core.DefaultLogPath(sock), f.proc.OutputLog)
 	var ping pingJSON
 	okJSON(t, d, &ping, "ping", "--socket", sock)
 	assert.Equal(t, f.proc.PID, ping.PID)
