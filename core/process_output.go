@@ -8,8 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"sync"
+	"syscall"
 )
 
 // DefaultLogDir is the directory, beside the API socket, of the VMMs' logs:
