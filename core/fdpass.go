@@ -10,8 +10,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // callWithFiles is call for a request that carries open files to CH: CH reads
@@ -34,13 +35,11 @@ func (c *vmmClient) callWithFiles(ctx context.Context, method, path, schema stri
 	if len(body) > MaxRequestBodySize {
 		return fmt.Errorf("%s: request body of %d bytes not sent: Cloud Hypervisor accepts at most %d: %w", op, len(body), MaxRequestBodySize, ErrRequestTooLarge)
 	}
-	fds := make([]int, len(files))
-	for i, f := range files {
-		if f == nil {
-			return fmt.Errorf("%s: file %d is nil: %w", op, i, ErrBadConfig)
-		}
-		fds[i] = int(f.Fd())
+	fds, err := dupFiles(files)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
 	}
+	defer closeFDs(fds)
 
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", c.socket)
@@ -59,7 +58,6 @@ func (c *vmmClient) callWithFiles(ctx context.Context, method, path, schema stri
 	if err == nil && n < req.Len() {
 		_, err = uc.Write(req.Bytes()[n:])
 	}
-	runtime.KeepAlive(files) // the descriptors must stay open until sent
 	if err != nil {
 		return connError(ctx, fmt.Errorf("%s: sending the request with %d file descriptors: %w", op, len(files), err))
 	}
@@ -91,4 +89,38 @@ func connError(ctx context.Context, err error) error {
 		return fmt.Errorf("%w (did the VMM exit?): %w", err, ErrVMMUnreachable)
 	}
 	return err
+}
+
+// dupFiles duplicates the descriptors of files, for sending. Unlike
+// (*os.File).Fd, it leaves the files as they were: Fd would switch a file
+// the caller keeps (a TAP device) to blocking mode, where its deadlines stop
+// working. The caller closes the duplicates.
+func dupFiles(files []*os.File) ([]int, error) {
+	fds := make([]int, 0, len(files))
+	for i, f := range files {
+		if f == nil {
+			closeFDs(fds)
+			return nil, fmt.Errorf("file %d is nil: %w", i, ErrBadConfig)
+		}
+		rc, err := f.SyscallConn()
+		if err != nil {
+			closeFDs(fds)
+			return nil, fmt.Errorf("file %d (%s): %w", i, f.Name(), err)
+		}
+		dup, derr := -1, error(nil)
+		if err := rc.Control(func(fd uintptr) {
+			dup, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+		}); err != nil || derr != nil {
+			closeFDs(fds)
+			return nil, fmt.Errorf("file %d (%s): duplicating its descriptor: %w", i, f.Name(), errors.Join(err, derr))
+		}
+		fds = append(fds, dup)
+	}
+	return fds, nil
+}
+
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
 }

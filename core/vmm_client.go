@@ -147,7 +147,10 @@ func (c *vmmClient) VMInfo(ctx context.Context) (*VMInfo, error) {
 
 func (c *vmmClient) VMCounters(ctx context.Context) (VMCounters, error) {
 	counters := VMCounters{}
-	return counters, c.call(ctx, http.MethodGet, "/vm.counters", "", nil, &counters)
+	if err := c.call(ctx, http.MethodGet, "/vm.counters", "", nil, &counters); err != nil {
+		return nil, err
+	}
+	return counters, nil
 }
 
 func (c *vmmClient) Resize(ctx context.Context, r VMResize) error {
