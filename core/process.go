@@ -88,6 +88,7 @@ type Process struct {
 	events      <-chan Event
 	log         *slog.Logger
 	stopTimeout time.Duration
+	features    []string // the build's features, from the first vmm.ping
 
 	cmd      *exec.Cmd      // nil when attached
 	mu       sync.Mutex     // guards pidfd

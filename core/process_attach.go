@@ -74,6 +74,7 @@ func Attach(ctx context.Context, pid int, socketPath string, options ...ProcessO
 		http:        hc,
 		log:         cfg.logger,
 		stopTimeout: cfg.stopTimeout,
+		features:    info.Features,
 		pidfd:       pidfd,
 		pidfdNum:    fd,
 		done:        make(chan struct{}),

@@ -227,6 +227,7 @@ func (p *Process) waitReady(ctx context.Context, timeout time.Duration) error {
 	pinged := make(chan error, 1)
 	go func() {
 		info, err := Ping(readyCtx, p.http)
+		p.features = info.Features // read after pinged is received
 		if err == nil && info.BuildVersion != "" {
 			if v, nerr := NormalizeVersion(info.BuildVersion); nerr == nil && v != p.version && p.version != "" {
 				p.log.Warn("cloud-hypervisor reports another version than its binary", "binary_version", p.version, "api_version", v)

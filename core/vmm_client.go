@@ -25,9 +25,10 @@ func NewHypervisor(r *Release, socketPath string) Hypervisor {
 // endpoints (Release.Endpoints) and the fields of its types
 // (Release.Schemas).
 type vmmClient struct {
-	rel    *Release
-	socket string
-	http   *http.Client
+	rel      *Release
+	socket   string
+	http     *http.Client
+	features []string // the build's features from vmm.ping; nil: unknown
 }
 
 // Release returns the CH release the VMM runs.
@@ -36,7 +37,7 @@ func (c *vmmClient) Release() *Release { return c.rel }
 // Hypervisor returns the version-neutral API of the VMM, sharing the
 // connection's keep-alive pool.
 func (c *Conn) Hypervisor() Hypervisor {
-	return &vmmClient{rel: c.Release, socket: c.SocketPath, http: c.http}
+	return &vmmClient{rel: c.Release, socket: c.SocketPath, http: c.http, features: c.Info.Features}
 }
 
 // Hypervisor returns the version-neutral API of the VMM, sharing the
@@ -46,7 +47,7 @@ func (p *Process) Hypervisor() Hypervisor {
 	if p.release == nil {
 		return nil
 	}
-	return &vmmClient{rel: p.release, socket: p.socketPath, http: p.http}
+	return &vmmClient{rel: p.release, socket: p.socketPath, http: p.http, features: p.features}
 }
 
 // call sends method path with in (nil: no body) as the spec schema named
@@ -119,6 +120,9 @@ func (c *vmmClient) ShutdownVMM(ctx context.Context) error {
 func (c *vmmClient) CreateVM(ctx context.Context, cfg *VMConfig) error {
 	if cfg == nil {
 		return fmt.Errorf("CreateVM: config is nil: %w", ErrBadConfig)
+	}
+	if err := checkBuildFeatures(c.rel, c.features, cfg); err != nil {
+		return err
 	}
 	return c.call(ctx, http.MethodPut, "/vm.create", "VmConfig", cfg, nil)
 }
