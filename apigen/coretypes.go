@@ -45,6 +45,15 @@ func unionSpec(specs []taggedSpec) (map[string]any, features, error) {
 		"paths":   map[string]any{},
 	}
 	schemas := map[string]any{}
+	// A property whose $ref changes between releases (VmConfig.serial:
+	// ConsoleConfig until v51.2, SerialConfig from v52.0) keeps in the union
+	// the members of the schema it used to name that the new one lacks
+	// (serial.iommu), so core's type can carry them to the old releases.
+	refOf := map[string]string{}           // "Schema.prop" → schema it names
+	carried := map[string]map[string]any{} // schema → members it gains
+	carriedUntil := map[string]string{}    // "Schema.member" → last release
+	var prevSchemas map[string]any         // the previous release's schemas
+	prevTag := ""                          // and its tag
 	for _, s := range specs {
 		note := func(key string) {
 			if _, ok := f.since[key]; !ok {
@@ -78,10 +87,41 @@ func unionSpec(specs []taggedSpec) (map[string]any, features, error) {
 				// a field required only by some releases is optional in the union
 				merged["required"] = intersect(prev["required"], m["required"])
 			}
-			for p := range props {
+			for p, def := range props {
 				note(name + "." + p)
+				ref := refName(def)
+				if ref == "" {
+					continue
+				}
+				if old, ok := refOf[name+"."+p]; ok && old != ref {
+					oldSchema, _ := prevSchemas[old].(map[string]any)
+					oldProps, _ := oldSchema["properties"].(map[string]any)
+					newSchema, _ := ss[ref].(map[string]any)
+					newProps, _ := newSchema["properties"].(map[string]any)
+					for member, mdef := range oldProps {
+						if _, has := newProps[member]; has {
+							continue
+						}
+						if carried[ref] == nil {
+							carried[ref] = map[string]any{}
+						}
+						carried[ref][member] = mdef
+						carriedUntil[ref+"."+member] = prevTag
+					}
+				}
+				refOf[name+"."+p] = ref
 			}
 			schemas[name] = merged
+		}
+		prevSchemas, prevTag = ss, s.tag
+	}
+	for name, members := range carried {
+		m := schemas[name].(map[string]any)
+		props, _ := m["properties"].(map[string]any)
+		for member, def := range members {
+			if _, has := props[member]; !has {
+				props[member] = def
+			}
 		}
 	}
 	newest := specs[len(specs)-1].tag
@@ -95,6 +135,7 @@ func unionSpec(specs []taggedSpec) (map[string]any, features, error) {
 			delete(f.since, k)
 		}
 	}
+	maps.Copy(f.until, carriedUntil)
 	for _, sch := range schemas {
 		m := sch.(map[string]any)
 		if req, ok := m["required"].([]any); ok && len(req) == 0 {
@@ -111,6 +152,14 @@ func unionSpec(specs []taggedSpec) (map[string]any, features, error) {
 	}
 	union["components"] = map[string]any{"schemas": schemas}
 	return union, f, nil
+}
+
+// refName returns the component schema a property definition refers to
+// ("#/components/schemas/SerialConfig" → "SerialConfig"), or "".
+func refName(def any) string {
+	m, _ := def.(map[string]any)
+	ref, _ := m["$ref"].(string)
+	return strings.TrimPrefix(ref, "#/components/schemas/")
 }
 
 func intersect(a, b any) []any {

@@ -559,6 +559,7 @@ type SendMigrationData struct {
 // SerialConfig defines model for SerialConfig.
 type SerialConfig struct {
 	File   *string     `json:"file,omitempty"`
+	Iommu  *bool       `json:"iommu,omitempty"`
 	Mode   ConsoleMode `json:"mode"`
 	Socket *string     `json:"socket,omitempty"`
 }

@@ -106,4 +106,5 @@ var featureUntil = map[string]string{
 	"GenericVhostUserConfig.queue_size": "v52.0",
 	"GenericVhostUserConfig.virtio_id":  "v52.0",
 	"PUT /vmm.nmi":                      "v52.0",
+	"SerialConfig.iommu":                "v51.2",
 }
