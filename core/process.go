@@ -185,7 +185,7 @@ func (p *Process) Kill() error { return p.signal(syscall.SIGKILL) }
 // Stop ends the VMM and waits until it has exited: it asks for a graceful
 // vmm.shutdown, then sends SIGTERM, then SIGKILL, waiting up to the stop
 // timeout (WithStopTimeout, default 5 s) after each of the first two. When
-// ctx ends, Stop skips to SIGKILL. It returns nil once the VMM is gone
+// ctx ends, Stop stops waiting: it sends SIGTERM and then SIGKILL at once. It returns nil once the VMM is gone
 // (also when it was already); Wait then gives its exit status.
 func (p *Process) Stop(ctx context.Context) error {
 	if p.exited() {

@@ -65,6 +65,12 @@ func (c *vmmClient) Snapshot(ctx context.Context, dir string) error {
 	if err != nil {
 		return err
 	}
+	// Metadata left from an older snapshot in dir must not vouch for files
+	// a failed snapshot may have half replaced.
+	meta := filepath.Join(abs, SnapshotMetadataFile)
+	if err := os.Remove(meta); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("snapshot: removing the old %s: %w", meta, err)
+	}
 	url := "file://" + abs
 	if err := c.call(ctx, http.MethodPut, "/vm.snapshot", "VmSnapshotConfig", &VMSnapshotConfig{DestinationURL: &url}, nil); err != nil {
 		return err
@@ -74,7 +80,7 @@ func (c *vmmClient) Snapshot(ctx context.Context, dir string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(abs, SnapshotMetadataFile), append(data, '\n'), 0o644)
+	return writeFileAtomic(meta, append(data, '\n'), 0o644)
 }
 
 // Restore checks the snapshot's metadata against this VMM's release, then

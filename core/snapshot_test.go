@@ -1,6 +1,7 @@
 package core
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -107,4 +108,23 @@ func TestRestoreProcessNeedsMetadataAndRegisteredRelease(t *testing.T) {
 	_, err = RestoreProcess(t.Context(), t.TempDir(), dir, filepath.Join(t.TempDir(), "s.sock"))
 	require.ErrorIs(t, err, ErrUnknownVersion)
 	assert.ErrorContains(t, err, `import _ "github.com/chvmm/chvmm/versions/v77"`)
+}
+
+// TestFailedSnapshotLeavesNoOldMetadata: a snapshot that fails in a
+// directory holding an older snapshot leaves no metadata vouching for files
+// CH may have half replaced.
+func TestFailedSnapshotLeavesNoOldMetadata(t *testing.T) {
+	dir := t.TempDir()
+	md := filepath.Join(dir, SnapshotMetadataFile)
+	require.NoError(t, os.WriteFile(md, []byte(`{"ch_version":"v48.0","arch":"x86_64"}`), 0o644))
+
+	socket, _ := serveUnix(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(`["Error from API","The VM could not be snapshotted","Cannot snapshot VM"]`))
+	}))
+	h := NewHypervisor(&Release{Version: "v50.2", Endpoints: []Endpoint{{Method: http.MethodPut, Path: "/vm.snapshot"}}}, socket)
+	err := h.Snapshot(t.Context(), dir)
+	var ae *APIError
+	require.ErrorAs(t, err, &ae)
+	assert.NoFileExists(t, md)
 }
