@@ -93,7 +93,7 @@ func downloadSource(client *http.Client, baseURL string) binarySource {
 		}
 		resp, err := client.Do(req)
 		if err != nil {
-			return nil, fmt.Errorf("downloading %s: %w", url, err)
+			return nil, fmt.Errorf("downloading %s: %w (no access to GitHub? import binaries built elsewhere: make binaries FROM=<dir>, laid out <dir>/%s/%s/cloud-hypervisor)", url, err, tag, arch)
 		}
 		if resp.StatusCode != http.StatusOK {
 			_ = resp.Body.Close()
