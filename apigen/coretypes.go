@@ -28,6 +28,11 @@ type taggedSpec struct {
 type features struct {
 	since map[string]string
 	until map[string]string // only for features the newest release lacks
+	// carried maps members the union keeps from a schema a property stopped
+	// naming ("SerialConfig.iommu", from ConsoleConfig) to the last release
+	// that had them there. They are no feature of any release's own schema
+	// (Release.Has cannot see them), only of core's types: errors name them.
+	carried map[string]string
 }
 
 // unionSpec merges specs (oldest first) into one document whose schemas have
@@ -135,7 +140,7 @@ func unionSpec(specs []taggedSpec) (map[string]any, features, error) {
 			delete(f.since, k)
 		}
 	}
-	maps.Copy(f.until, carriedUntil)
+	f.carried = carriedUntil
 	for _, sch := range schemas {
 		m := sch.(map[string]any)
 		if req, ok := m["required"].([]any); ok && len(req) == 0 {
@@ -268,6 +273,14 @@ var featureSince = map[string]string{
 var featureUntil = map[string]string{
 `, specs[len(specs)-1].tag)
 	writeMap(&b, feats.until)
+	b.WriteString(`}
+
+// carriedUntil maps each member core's types keep from a schema that a
+// property of a later release no longer names (VmConfig.serial was a
+// ConsoleConfig, then a SerialConfig) to the last release that had it.
+var carriedUntil = map[string]string{
+`)
+	writeMap(&b, feats.carried)
 	b.WriteString("}\n")
 	features, err := format.Source(b.Bytes())
 	if err != nil {

@@ -55,5 +55,6 @@ func TestUnionSpec(t *testing.T) {
 		"PUT /vm.nmi": "v2.0", "NetConfig.offload_tso": "v2.0", "VmConfig.disks": "v2.0",
 		"ConsoleConfig.id": "v2.0", "SerialConfig": "v2.0", "SerialConfig.mode": "v2.0",
 	}, f.since)
-	assert.Equal(t, map[string]string{"PUT /vmm.nmi": "v1.0", "SerialConfig.iommu": "v1.0"}, f.until)
+	assert.Equal(t, map[string]string{"PUT /vmm.nmi": "v1.0"}, f.until)
+	assert.Equal(t, map[string]string{"SerialConfig.iommu": "v1.0"}, f.carried)
 }

@@ -108,7 +108,10 @@ func serveCommand(version, spec string, opts []Option) (*Server, error) {
 			ul.Close()
 			return nil, err
 		}
-		go func() { _ = srv.Serve(ul) }()
+		if err := srv.adopt(ul); err != nil {
+			return nil, err
+		}
+		go func() { _ = srv.accept(ul) }()
 		return srv, nil
 	}
 	path := strings.TrimPrefix(spec, "path=")

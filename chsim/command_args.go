@@ -23,7 +23,7 @@ var ignoredValueFlags = map[string]bool{
 	"kernel": true, "initramfs": true, "cmdline": true, "rate-limit-group": true, "disk": true,
 	"net": true, "rng": true, "balloon": true, "fs": true, "pmem": true, "serial": true,
 	"console": true, "debug-console": true, "device": true, "user-device": true, "vdpa": true,
-	"vsock": true, "numa": true, "restore": true, "tpm": true, "sgx-epc": true, "pvpanic": false,
+	"vsock": true, "numa": true, "restore": true, "tpm": true, "sgx-epc": true,
 	"landlock-rules": true, "generic-vhost-user": true,
 }
 

@@ -101,10 +101,12 @@ type apiResponse struct {
 }
 
 // micro_http's answers to requests it cannot parse: a JSON object, not the
-// API's array of strings.
+// API's array of strings, with a raw newline before "All previous …" (as
+// micro_http formats it; REAL-BEHAVIOUR's one-line listing does not show
+// it).
 func transportError(msg string) apiResponse {
 	return apiResponse{status: http.StatusBadRequest,
-		body: []byte(`{ "error": "` + msg + `All previous unanswered requests will be dropped." }`)}
+		body: []byte(`{ "error": "` + msg + "\nAll previous unanswered requests will be dropped.\" }")}
 }
 
 func (s *Server) serveConn(c *net.UnixConn) {
@@ -128,6 +130,12 @@ func (s *Server) serveConn(c *net.UnixConn) {
 			s.closeFDs(ar.fds)
 		}
 		err = s.writeResponse(c, resp)
+		// The connection stays usable after a refused request: skip what is
+		// left of its body, after answering (a client that sent only the
+		// headers of an oversized body gets its answer without sending it).
+		// Closing a server-side body reads it to its end.
+		_, _ = io.Copy(io.Discard, io.LimitReader(req.Body, 16<<20))
+		req.Body.Close()
 		if resp.shutdown {
 			s.shutdownSoon()
 		}
@@ -139,11 +147,6 @@ func (s *Server) serveConn(c *net.UnixConn) {
 
 // readAndHandle applies micro_http's checks, reads the body and dispatches.
 func (s *Server) readAndHandle(req *http.Request, br *bufio.Reader, fc *fdConn) (apiResponse, *apiRequest) {
-	// The connection stays usable after a refused request: skip its body.
-	defer func() {
-		_, _ = io.Copy(io.Discard, io.LimitReader(req.Body, 16<<20))
-		req.Body.Close()
-	}()
 	switch req.Method {
 	case http.MethodGet, http.MethodPut, http.MethodPatch:
 	default:
@@ -155,7 +158,6 @@ func (s *Server) readAndHandle(req *http.Request, br *bufio.Reader, fc *fdConn) 
 		return transportError(fmt.Sprintf("Request payload with size %d is larger than the limit of %d allowed by server.", req.ContentLength, maxPayload)), nil
 	}
 	body, err := io.ReadAll(io.LimitReader(req.Body, maxPayload+1))
-	req.Body.Close()
 	if err != nil {
 		return transportError("Invalid request."), nil
 	}

@@ -199,7 +199,8 @@ func (v *vmm) removeDevice(_ *apiRequest, body map[string]any) ([]byte, *apiErr)
 		if v.booted {
 			return nil, fail(actRemoveDevice, "Error from device manager", fmt.Sprintf("Unknown device ID %s", id))
 		}
-		return nil, fail(actRemoveDevice, fmt.Sprintf("No device with id %s to remove", id))
+		// VmError::NoDeviceToRemove formats the id with {0:?}: quoted.
+		return nil, fail(actRemoveDevice, fmt.Sprintf("No device with id %q to remove", id))
 	}
 	if v.booted {
 		v.pci.detach(id)

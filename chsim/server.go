@@ -91,7 +91,13 @@ func Start(ctx context.Context, version, socketPath string, opts ...Option) (*Se
 		s.releaseLock()
 		return nil, fmt.Errorf("Error creating API server socket %s: %w", socketPath, err)
 	}
-	go func() { _ = s.Serve(l) }()
+	// Adopted before Start returns, so that a Close right after removes
+	// the socket before it returns.
+	if err := s.adopt(l); err != nil {
+		s.releaseLock()
+		return nil, err
+	}
+	go func() { _ = s.accept(l) }()
 	if ctx.Done() != nil {
 		go func() {
 			select {
@@ -107,9 +113,18 @@ func Start(ctx context.Context, version, socketPath string, opts ...Option) (*Se
 // Serve accepts API connections on l until the server is closed. It returns
 // nil after Close or vmm.shutdown, and an error if it could not serve.
 func (s *Server) Serve(l *net.UnixListener) error {
+	if err := s.adopt(l); err != nil {
+		return err
+	}
+	return s.accept(l)
+}
+
+// adopt makes l the server's listener, which Close closes; it closes l and
+// fails if the server is closed or already serving.
+func (s *Server) adopt(l *net.UnixListener) error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closing || s.serving {
-		s.mu.Unlock()
 		l.Close()
 		if s.serving {
 			return errors.New("chsim: Serve called twice")
@@ -119,7 +134,11 @@ func (s *Server) Serve(l *net.UnixListener) error {
 	s.serving = true
 	s.listener = l
 	s.wg.Add(1)
-	s.mu.Unlock()
+	return nil
+}
+
+// accept serves the connections of the adopted listener l until Close.
+func (s *Server) accept(l *net.UnixListener) error {
 	defer s.wg.Done()
 	s.events.emit("vmm", "starting", nil)
 	s.log.Info("Cloud Hypervisor simulator serving", "version", s.rel.tag, "socket", l.Addr().String())

@@ -66,14 +66,15 @@ func (v *vmm) snapshot(_ *apiRequest, body map[string]any) ([]byte, *apiErr) {
 }
 
 func (v *vmm) restore(r *apiRequest, body map[string]any) ([]byte, *apiErr) {
-	// The HTTP layer hands the fds to net_fds first: their count must match.
+	// The HTTP layer hands the fds to net_fds first: their count must match
+	// the sum of num_fds (0 without net_fds), or the request is refused.
 	want := 0
 	netFDs := listOf(body, "net_fds")
 	for _, n := range netFDs {
 		c, _ := num(n["num_fds"])
 		want += int(c)
 	}
-	if want != len(r.fds) && (len(netFDs) > 0 || len(r.fds) > 0) && body["net_fds"] != nil {
+	if want != len(r.fds) {
 		return nil, badRequestErr()
 	}
 	act := v.rel().restoreWording()

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -106,7 +107,7 @@ func newAPIError(op string, status int, body []byte, truncated bool) *APIError {
 	switch {
 	case !truncated && json.Unmarshal(body, &msgs) == nil && msgs != nil:
 		e.Messages = msgs
-	case !truncated && json.Unmarshal(body, &obj) == nil && obj.Error != nil:
+	case !truncated && json.Unmarshal(controlToSpace(body), &obj) == nil && obj.Error != nil:
 		e.Messages = []string{*obj.Error}
 		e.Body = excerpt(body, &e.Truncated)
 	default:
@@ -163,4 +164,22 @@ func classify(status int, msgs []string) []error {
 		}
 	}
 	return kinds
+}
+
+// controlToSpace returns body with its ASCII control characters replaced by
+// spaces. CH's HTTP layer (micro_http) writes its own { "error": "…" }
+// answers (unsupported method, body too large) with a raw newline inside
+// the string, which is not valid JSON.
+func controlToSpace(body []byte) []byte {
+	isControl := func(r rune) bool { return r < 0x20 }
+	if !bytes.ContainsFunc(body, isControl) {
+		return body
+	}
+	out := bytes.Clone(body)
+	for i, c := range out {
+		if c < 0x20 {
+			out[i] = ' '
+		}
+	}
+	return out
 }

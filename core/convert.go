@@ -154,7 +154,11 @@ func (w *fieldWalk) walk(v reflect.Value, want reflect.Type, schema, path string
 // last had it.
 func (r *Release) unsupportedField(schema, field, path string) error {
 	feature := schema + "." + field
-	if until, ok := featureUntil[feature]; ok && laterThan(r, until) {
+	until, ok := featureUntil[feature]
+	if !ok {
+		until, ok = carriedUntil[feature]
+	}
+	if ok && laterThan(r, until) {
 		return fmt.Errorf("%w: CH %s has no field %s (%s, last in CH %s); use an older release or leave the field unset", ErrUnsupportedField, r.Version, path, feature, until)
 	}
 	since := FeatureSince(feature)

@@ -117,3 +117,24 @@ func TestEncodeBodyDropsUnknownZeroFields(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"desired_vcpus":2}`, string(body))
 }
+
+// TestCheckFieldsCarriedMember: core's SerialConfig keeps iommu, which
+// VmConfig.serial had while it was a ConsoleConfig (until v51.2); a release
+// whose serial is a SerialConfig without it refuses it, naming v51.2.
+func TestCheckFieldsCarriedMember(t *testing.T) {
+	type newSerialConfig struct {
+		Mode string `json:"mode"`
+	}
+	type newVMConfig struct {
+		Payload oldPayloadConfig `json:"payload"`
+		Serial  *newSerialConfig `json:"serial,omitempty"`
+	}
+	r := &Release{Version: "v53.0", Schemas: map[string]reflect.Type{
+		"VmConfig":     reflect.TypeFor[newVMConfig](),
+		"SerialConfig": reflect.TypeFor[newSerialConfig](),
+	}}
+	cfg := &VMConfig{Serial: &SerialConfig{Mode: ConsoleModeNull, Iommu: ptr(true)}}
+	err := r.checkFields("VmConfig", cfg)
+	require.ErrorIs(t, err, ErrUnsupportedField)
+	assert.ErrorContains(t, err, "vmConfig.serial.iommu (SerialConfig.iommu, last in CH v51.2)")
+}

@@ -106,5 +106,11 @@ var featureUntil = map[string]string{
 	"GenericVhostUserConfig.queue_size": "v52.0",
 	"GenericVhostUserConfig.virtio_id":  "v52.0",
 	"PUT /vmm.nmi":                      "v52.0",
-	"SerialConfig.iommu":                "v51.2",
+}
+
+// carriedUntil maps each member core's types keep from a schema that a
+// property of a later release no longer names (VmConfig.serial was a
+// ConsoleConfig, then a SerialConfig) to the last release that had it.
+var carriedUntil = map[string]string{
+	"SerialConfig.iommu": "v51.2",
 }
