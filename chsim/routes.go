@@ -142,9 +142,13 @@ func (s *Server) handle(ep endpoint, r *apiRequest) apiResponse {
 	}
 	s.vmmMu.Lock()
 	out, aerr := ep.handle(s.vmm, r, body)
+	crashing := s.vmm.crashing
 	s.vmmMu.Unlock()
 	if aerr != nil {
 		return s.errorResponse(aerr)
+	}
+	if crashing {
+		return apiResponse{status: http.StatusNoContent, closeAfter: true, shutdown: true}
 	}
 	if r.path == "/vmm.shutdown" {
 		return apiResponse{status: http.StatusOK, noLength: true, closeAfter: true, shutdown: true}

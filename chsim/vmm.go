@@ -17,6 +17,9 @@ type vmm struct {
 	booted bool           // CH's Vmm.vm is Some
 	paused bool
 	pci    pciBus
+
+	bootFailed bool // a boot failed after building part of the VM
+	crashing   bool // the VMM exits (status 0) once the current answer is out
 }
 
 func newVMM(s *Server) *vmm { return &vmm{s: s} }
@@ -94,7 +97,16 @@ func (v *vmm) boot(*apiRequest, map[string]any) ([]byte, *apiErr) {
 		}
 		return nil, fail(actBoot, "invalid VM state transition: Running to Running")
 	}
+	if v.bootFailed {
+		// Real CH v48 answered 204 to a boot after a failed one, then a
+		// vCPU failed and the process exited with status 0 (REAL-BEHAVIOUR,
+		// second VMM): a crashed VM that looks like a clean exit.
+		v.s.log.Warn("boot after a failed boot: the VMM exits with status 0, as CH does when its vCPU fails")
+		v.crashing = true
+		return nil, nil
+	}
 	if err := v.newVM(actBoot); err != nil {
+		v.bootFailed = true
 		return nil, err
 	}
 	v.bootVM()

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -89,6 +90,8 @@ type Process struct {
 	log         *slog.Logger
 	stopTimeout time.Duration
 	features    []string // the build's features, from the first vmm.ping
+	// exitRequested: this program asked the VMM to exit (see ExitRequested).
+	exitRequested *atomic.Bool
 
 	cmd      *exec.Cmd      // nil when attached
 	mu       sync.Mutex     // guards pidfd
@@ -145,6 +148,14 @@ func (p *Process) Events() <-chan Event { return p.events }
 // Done returns a channel that is closed when the VMM has exited.
 func (p *Process) Done() <-chan struct{} { return p.done }
 
+// ExitRequested reports whether this program asked the VMM to exit: with
+// Stop, Kill, ShutdownVMM through [Process.Hypervisor], or by ending the
+// context given to StartProcess (when not detached). A VMM that exits while
+// ExitRequested is false ended by itself, and supervisors should treat its
+// VM as lost: CH exits with status 0 when a vCPU fails, so a nil from Wait
+// does not tell a clean shutdown from a crash.
+func (p *Process) ExitRequested() bool { return p.exitRequested.Load() }
+
 // Wait waits for the VMM to exit and returns nil when it exited with status
 // 0, or the *exec.ExitError that says how it ended. For an attached process,
 // which is not a child of this program, the exit status cannot be known:
@@ -191,6 +202,7 @@ func (p *Process) Stop(ctx context.Context) error {
 	if p.exited() {
 		return nil
 	}
+	p.exitRequested.Store(true)
 	sctx, cancel := context.WithTimeout(ctx, p.stopTimeout)
 	err := ShutdownVMM(sctx, p.http)
 	if err == nil && p.waitExit(sctx, p.stopTimeout) {
@@ -247,6 +259,7 @@ func (p *Process) signal(sig syscall.Signal) error {
 	if p.exited() {
 		return nil
 	}
+	p.exitRequested.Store(true)
 	var err error
 	if p.cmd != nil {
 		err = p.cmd.Process.Signal(sig)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -64,21 +65,22 @@ func Attach(ctx context.Context, pid int, socketPath string, options ...ProcessO
 	}
 	sock, _ := statSocket(socketPath)
 	p := &Process{
-		pid:         pid,
-		socketPath:  socketPath,
-		socket:      sock,
-		version:     version,
-		release:     rel,
-		detached:    true,
-		started:     time.Now(),
-		http:        hc,
-		log:         cfg.logger,
-		stopTimeout: cfg.stopTimeout,
-		features:    info.Features,
-		pidfd:       pidfd,
-		pidfdNum:    fd,
-		done:        make(chan struct{}),
-		events:      closedEvents(),
+		pid:           pid,
+		socketPath:    socketPath,
+		socket:        sock,
+		version:       version,
+		release:       rel,
+		detached:      true,
+		started:       time.Now(),
+		http:          hc,
+		log:           cfg.logger,
+		stopTimeout:   cfg.stopTimeout,
+		features:      info.Features,
+		exitRequested: new(atomic.Bool),
+		pidfd:         pidfd,
+		pidfdNum:      fd,
+		done:          make(chan struct{}),
+		events:        closedEvents(),
 	}
 	if p.client, err = newClient(rel, hc); err != nil {
 		return fail(err)

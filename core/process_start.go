@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -147,12 +148,17 @@ func launch(ctx context.Context, cfg *processConfig, binary, socketPath string) 
 		eventFD = 3 + len(extra) - 1
 	}
 	args := cfg.chArgs(eventFD)
+	exitRequested := new(atomic.Bool)
 	newCmd := func() *exec.Cmd {
 		var cmd *exec.Cmd
 		if cfg.detached {
 			cmd = exec.Command(binary, args...)
 		} else {
 			cmd = exec.CommandContext(ctx, binary, args...)
+			cmd.Cancel = func() error {
+				exitRequested.Store(true)
+				return cmd.Process.Kill()
+			}
 		}
 		cmd.Env = append([]string{}, cfg.env...) // never nil: nil inherits ours
 		cmd.Stdout, cmd.Stderr = out.writer, out.writer
@@ -174,20 +180,21 @@ func launch(ctx context.Context, cfg *processConfig, binary, socketPath string) 
 		return nil, fmt.Errorf("starting cloud-hypervisor %s: %w", binary, err)
 	}
 	p := &Process{
-		pid:         cmd.Process.Pid,
-		socketPath:  socketPath,
-		socket:      sock,
-		binary:      binary,
-		logPath:     out.logPath,
-		detached:    cfg.detached,
-		started:     time.Now(),
-		http:        NewHTTPClient(socketPath),
-		log:         cfg.logger,
-		stopTimeout: cfg.stopTimeout,
-		cmd:         cmd,
-		done:        make(chan struct{}),
-		events:      closedEvents(),
-		output:      out,
+		pid:           cmd.Process.Pid,
+		socketPath:    socketPath,
+		socket:        sock,
+		binary:        binary,
+		logPath:       out.logPath,
+		detached:      cfg.detached,
+		started:       time.Now(),
+		http:          NewHTTPClient(socketPath),
+		log:           cfg.logger,
+		stopTimeout:   cfg.stopTimeout,
+		exitRequested: exitRequested,
+		cmd:           cmd,
+		done:          make(chan struct{}),
+		events:        closedEvents(),
+		output:        out,
 	}
 	if evRead != nil {
 		events := make(chan Event, eventBuffer)

@@ -29,6 +29,9 @@ type vmmClient struct {
 	socket   string
 	http     *http.Client
 	features []string // the build's features from vmm.ping; nil: unknown
+	// onShutdown, if set, runs before vmm.shutdown is sent (Process marks
+	// the exit as requested).
+	onShutdown func()
 }
 
 // Release returns the CH release the VMM runs.
@@ -47,7 +50,8 @@ func (p *Process) Hypervisor() Hypervisor {
 	if p.release == nil {
 		return nil
 	}
-	return &vmmClient{rel: p.release, socket: p.socketPath, http: p.http, features: p.features}
+	return &vmmClient{rel: p.release, socket: p.socketPath, http: p.http, features: p.features,
+		onShutdown: func() { p.exitRequested.Store(true) }}
 }
 
 // call sends method path with in (nil: no body) as the spec schema named
@@ -112,6 +116,9 @@ func (c *vmmClient) Ping(ctx context.Context) (PingInfo, error) {
 }
 
 func (c *vmmClient) ShutdownVMM(ctx context.Context) error {
+	if c.onShutdown != nil {
+		c.onShutdown()
+	}
 	err := c.call(ctx, http.MethodPut, "/vmm.shutdown", "", nil, nil)
 	c.http.CloseIdleConnections()
 	return err

@@ -109,6 +109,32 @@ func testProcess(t *testing.T, version string) {
 		t.Error("the events channel did not close when the VMM exited")
 	}
 
+	t.Run("CrashLooksLikeCleanExit", func(t *testing.T) {
+		// Real CH v48: a boot after a boot that failed (missing kernel)
+		// answers 204, then a vCPU fails and the VMM exits with status 0.
+		// Wait alone cannot tell that from a clean shutdown; ExitRequested
+		// can.
+		q, err := core.StartProcess(c, filepath.Join(dir, "data"), version, filepath.Join(dir, "crash.sock"), options...)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = q.Kill(); _ = q.Wait() })
+		hq := q.Hypervisor()
+		cfg := f.config()
+		cfg.Payload.Kernel = ptr(filepath.Join(dir, "no-such-vmlinux"))
+		require.NoError(t, hq.CreateVM(c, cfg))
+		var ae *core.APIError
+		require.ErrorAs(t, hq.BootVM(c), &ae)
+		require.NoError(t, hq.BootVM(c), "CH answers 204 to the second boot")
+		select {
+		case <-q.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("the VMM did not exit after the second boot")
+		}
+		assert.NoError(t, q.Wait(), "exit status 0, as if clean")
+		assert.Equal(t, 0, q.ExitCode())
+		assert.False(t, q.ExitRequested(), "nobody asked it to exit: the VM is lost")
+		assert.True(t, p.ExitRequested(), "the first VMM was stopped on request")
+	})
+
 	t.Run("RestoreProcess", func(t *testing.T) {
 		md, err := core.ReadSnapshotMetadata(snap)
 		require.NoError(t, err)
