@@ -106,7 +106,7 @@ func (s *Server) dispatch(ctx context.Context, r *apiRequest) apiResponse {
 		s.violation(Violation{Kind: RequestViolation, Method: r.method, Path: path, Err: err})
 	}
 	resp := s.handle(ep, r)
-	if err := s.spec.checkResponse(ctx, r.method, path, r.header, r.body, resp.status, resp.body); err != nil {
+	if err := s.spec.checkResponse(ctx, r.method, path, r.header, r.body, resp.status, resp.body, s.rel.notCreatedIs404()); err != nil {
 		s.violation(Violation{Kind: ResponseViolation, Method: r.method, Path: path, Status: resp.status, Err: err})
 	}
 	return resp
