@@ -161,6 +161,7 @@ func (s *apiSpec) checkRequest(ctx context.Context, method, path string, header 
 //   - vmm.shutdown answers 200 with an empty body (the spec says 204);
 //   - CH serialises absent optional fields as null, which the spec does not
 //     mark nullable: nulls in objects are dropped before validating.
+//
 // notFoundOK says whether the release answers 404 to a routed request
 // (from v53.0, for a VM that is not created).
 func (s *apiSpec) checkResponse(ctx context.Context, method, path string, reqHeader http.Header, reqBody []byte, status int, body []byte, notFoundOK bool) error {
