@@ -8,7 +8,7 @@
 #   make binaries [FROM=dir] [VERSIONS="v48 v53"]
 #                           download (or import from dir/<tag>/<arch>/cloud-hypervisor) the
 #                           CH binaries, checked against versions/vNN/binaries.lock
-#   make test               go vet and go test in every module of go.work
+#   make test               gofmt check, then go vet and go test in every module of go.work
 #   make bench              benchmarks against their baselines (BENCH=regexp COUNT=n)
 #   make fuzz               every fuzz target for FUZZTIME (30s)
 #   make test-real          the real-CH suite (needs /dev/kvm and CH binaries)
@@ -100,6 +100,8 @@ binaries:
 	$(APIGEN) binaries $(if $(FROM),-from $(FROM)) $(VERSIONS)
 
 test:
+	@unformatted="$$(git ls-files '*.go' | xargs gofmt -l)"; \
+	if [ -n "$$unformatted" ]; then echo "make test: gofmt -w these files:" >&2; echo "$$unformatted" >&2; exit 1; fi
 	@failed=""; \
 	for dir in $$(go list -m -f '{{.Dir}}'); do \
 		if [ -z "$$(cd "$$dir" && go list -e ./... 2>/dev/null)" ]; then continue; fi; \
