@@ -11,7 +11,9 @@
 #   make test               gofmt check, then go vet and go test in every module of go.work
 #   make bench              benchmarks against their baselines (BENCH=regexp COUNT=n)
 #   make fuzz               every fuzz target for FUZZTIME (30s)
-#   make test-real          the real-CH suite (needs /dev/kvm and CH binaries)
+#   make test-real [BINARY_DIR=dir]
+#                           the real-CH suite (needs /dev/kvm and CH binaries, embedded or
+#                           in dir/vNN.N/<arch>/cloud-hypervisor)
 #   make test-assets        a Debian kernel + busybox initramfs for make test-real
 #
 # SPEC_SOURCE=dir takes specs from dir/<tag>/cloud-hypervisor.yaml instead of upstream
@@ -123,10 +125,13 @@ fuzz:
 	done
 
 # Real Cloud Hypervisor suite: needs /dev/kvm and binaries (embedded, or
-# CHVMM_TEST_BINARY_DIR=dir with dir/vNN.N/cloud-hypervisor); boots the Linux
-# guest of make test-assets when CHVMM_TEST_KERNEL/CHVMM_TEST_INITRAMFS name it.
+# BINARY_DIR=dir with dir/vNN.N/<arch>/cloud-hypervisor, as ../shared/ch-bin);
+# boots the Linux guest of make test-assets when CHVMM_TEST_KERNEL and
+# CHVMM_TEST_INITRAMFS name it. Without KVM or binaries it skips, saying why.
+BINARY_DIR ?= $(CHVMM_TEST_BINARY_DIR)
 test-real:
-	go test -count=1 -v -timeout 20m -run '^TestRealCH$$' ./e2e
+	CHVMM_TEST_BINARY_DIR="$(if $(BINARY_DIR),$(abspath $(BINARY_DIR)))" \
+		go test -count=1 -v -timeout 10m -run '^TestReal' ./e2e
 
 # Debian's linux-image-amd64 bzImage + a busybox-static initramfs, cached in .cache/test-assets.
 test-assets:

@@ -13,7 +13,11 @@ import (
 // v52Shape is the part of the official v52.0 spec the v52 fix-ups repair.
 const v52Shape = `
 openapi: 3.0.1
-paths: {}
+paths:
+  /vm.info:
+    get: {}
+  /vmm.nmi:
+    put: {}
 components:
   schemas:
     GenericVhostUserConfig:
@@ -46,7 +50,8 @@ func TestFixupsRepairV52(t *testing.T) {
 	root := parseYAML(t, v52Shape)
 	applied, err := applyFixups("v52.0", root, fixups)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"v52-generic-vhost-user-queue-size-items-type", "v52-generic-vhost-user-virtio-id-type", "platform-iommu-address-width-bits-name"}, applied)
+	assert.Equal(t, []string{"v52-generic-vhost-user-queue-size-items-type", "v52-generic-vhost-user-virtio-id-type", "platform-iommu-address-width-bits-name", "nmi-route"}, applied)
+	assert.Equal(t, []string{"/vm.info", "/vm.nmi"}, mapKeys(mapGet(root, "paths")), "the server's NMI route, in place")
 	platform := mapPath(root, "components", "schemas", "PlatformConfig", "properties")
 	assert.Equal(t, []string{"num_pci_segments", "iommu_address_width_bits"}, mapKeys(platform), "renamed in place")
 	assert.Equal(t, "uint8", mapGet(mapGet(platform, "iommu_address_width_bits"), "format").Value)
@@ -118,6 +123,19 @@ func TestRenameFixupNoLongerMatching(t *testing.T) {
 			_, err := applyFixups("v48.0", parseYAML(t, doc), fixups)
 			require.ErrorIs(t, err, errFixupNoMatch)
 			assert.Contains(t, err.Error(), "platform-iommu-address-width-bits-name")
+		})
+	}
+}
+
+func TestRenamePathNoLongerMatching(t *testing.T) {
+	for name, doc := range map[string]string{
+		"already renamed": "paths:\n  /vm.nmi:\n    put: {}\n",
+		"route gone":      "paths:\n  /vm.info:\n    get: {}\n",
+		"no paths":        "components: {}\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := renamePath("/vmm.nmi", "/vm.nmi")(parseYAML(t, doc))
+			require.ErrorIs(t, err, errFixupNoMatch)
 		})
 	}
 }

@@ -49,7 +49,6 @@ var endpoints = map[string]endpoint{
 	"/vm.shutdown":               {http.MethodPut, putNoBody, (*vmm).shutdown},
 	"/vm.reboot":                 {http.MethodPut, putNoBody, (*vmm).reboot},
 	"/vm.power-button":           {http.MethodPut, putNoBody, (*vmm).powerButton},
-	"/vmm.nmi":                   {http.MethodPut, putNoBody, (*vmm).nmi},
 	"/vm.nmi":                    {http.MethodPut, putNoBody, (*vmm).nmi},
 	"/vm.resize":                 {http.MethodPut, putBody, (*vmm).resize},
 	"/vm.resize-zone":            {http.MethodPut, putBody, (*vmm).resizeZone},

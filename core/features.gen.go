@@ -46,7 +46,6 @@ var featureSince = map[string]string{
 	"NetConfig.pci_device_id":              "v52.0",
 	"NumaConfig.device_id":                 "v51.2",
 	"PUT /vm.add-generic-vhost-user":       "v52.0",
-	"PUT /vm.nmi":                          "v53.0",
 	"PUT /vm.resize-disk":                  "v50.2",
 	"PlatformConfig.chassis_asset_tag":     "v53.0",
 	"PlatformConfig.iommufd":               "v52.0",
@@ -105,7 +104,6 @@ var featureSince = map[string]string{
 var featureUntil = map[string]string{
 	"GenericVhostUserConfig.queue_size": "v52.0",
 	"GenericVhostUserConfig.virtio_id":  "v52.0",
-	"PUT /vmm.nmi":                      "v52.0",
 }
 
 // carriedUntil maps each member core's types keep from a schema that a

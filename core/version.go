@@ -21,6 +21,11 @@ type BinaryVersion struct {
 	// Raw is the whole first line the binary printed, such as
 	// "cloud-hypervisor v48.0-12-g0123abcd".
 	Raw string
+	// MigrationProtocolVersions are the live-migration protocol versions
+	// the binary speaks, from the line "Migration Protocol Versions: 0"
+	// that CH prints after the version from v53.0 on; nil when it prints
+	// none.
+	MigrationProtocolVersions []string
 }
 
 // versionTimeout bounds how long ParseVersion waits for `--version`.
@@ -69,27 +74,42 @@ func ParseVersion(ctx context.Context, binaryPath string) (BinaryVersion, error)
 }
 
 // ParseVersionOutput parses what `cloud-hypervisor --version` printed: the
-// one line "cloud-hypervisor VERSION", where VERSION is a CH build version
-// [NormalizeVersion] accepts. Anything else is an error matching
-// ErrBadVersion.
+// line "cloud-hypervisor VERSION", where VERSION is a CH build version
+// [NormalizeVersion] accepts, and optionally further lines (from v53.0 CH
+// prints "Migration Protocol Versions: 0"; with -v, "Enabled features: …").
+// Anything else is an error matching ErrBadVersion.
 func ParseVersionOutput(out string) (BinaryVersion, error) {
-	out = strings.TrimSpace(out)
-	line, rest, multi := strings.Cut(out, "\n")
-	line = strings.TrimSpace(line)
-	if multi {
-		return BinaryVersion{Raw: line}, fmt.Errorf("%w: --version printed %d lines (%q), want the one line \"cloud-hypervisor vMAJOR.MINOR\"",
-			ErrBadVersion, strings.Count(rest, "\n")+2, tail(out, 200))
-	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	line := strings.TrimSpace(lines[0])
 	fields := strings.Fields(line)
 	if len(fields) != 2 || fields[0] != "cloud-hypervisor" {
-		return BinaryVersion{Raw: line}, fmt.Errorf("%w: --version printed %q, want \"cloud-hypervisor vMAJOR.MINOR\"", ErrBadVersion, tail(line, 200))
+		return BinaryVersion{Raw: line}, fmt.Errorf("%w: --version printed %q, want \"cloud-hypervisor vMAJOR.MINOR\" first", ErrBadVersion, tail(line, 200))
 	}
 	v, err := NormalizeVersion(fields[1])
 	if err != nil {
 		return BinaryVersion{Raw: line}, err
 	}
-	return BinaryVersion{Version: v, Raw: line}, nil
+	bv := BinaryVersion{Version: v, Raw: line}
+	for _, l := range lines[1:] {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "cloud-hypervisor ") {
+			return BinaryVersion{Raw: line}, fmt.Errorf("%w: --version printed two version lines (%q)", ErrBadVersion, tail(out, 200))
+		}
+		if rest, ok := strings.CutPrefix(l, migrationProtocolPrefix); ok {
+			bv.MigrationProtocolVersions = []string{}
+			for _, pv := range strings.Split(rest, ",") {
+				if pv = strings.TrimSpace(pv); pv != "" {
+					bv.MigrationProtocolVersions = append(bv.MigrationProtocolVersions, pv)
+				}
+			}
+		}
+	}
+	return bv, nil
 }
+
+// migrationProtocolPrefix starts the line of `--version` (CH v53.0 and
+// later) that lists the migration protocol versions, joined by ", ".
+const migrationProtocolPrefix = "Migration Protocol Versions:"
 
 // NormalizeVersion turns a CH build version ("v48.0", "48.0.0",
 // "v48.0-dirty", "v48.0-12-g0123abcd") into its release tag ("v48.0").

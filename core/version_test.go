@@ -49,12 +49,28 @@ func TestParseVersionOutput(t *testing.T) {
 		"v48.0",
 		"error: unexpected argument '--version'\ncloud-hypervisor v48.0",
 		"cloud-hypervisor v48.0\ncloud-hypervisor v49.0",
-		"cloud-hypervisor v48.0\nwarning: something\n",
 		"\x00\x01\x02ELF",
 	} {
 		got, err := ParseVersionOutput(out)
 		require.ErrorIs(t, err, ErrBadVersion, "%q", out)
 		assert.Empty(t, got.Version, "%q", out)
+	}
+}
+
+// TestParseVersionOutputMoreLines: from v53.0 CH prints a second line, the
+// migration protocol versions (cloud-hypervisor/src/main.rs), and with -v a
+// third; the version is the first line's.
+func TestParseVersionOutputMoreLines(t *testing.T) {
+	for out, want := range map[string]BinaryVersion{
+		"cloud-hypervisor v53.0\nMigration Protocol Versions: 0\n": {Version: "v53.0", Raw: "cloud-hypervisor v53.0", MigrationProtocolVersions: []string{"0"}},
+		"cloud-hypervisor v54.1\nMigration Protocol Versions: 0, 1\nEnabled features: [\"kvm\"]\n": {
+			Version: "v54.1", Raw: "cloud-hypervisor v54.1", MigrationProtocolVersions: []string{"0", "1"}},
+		"cloud-hypervisor v53.0\nMigration Protocol Versions: \n": {Version: "v53.0", Raw: "cloud-hypervisor v53.0", MigrationProtocolVersions: []string{}},
+		"cloud-hypervisor v48.0\nwarning: something\n":            {Version: "v48.0", Raw: "cloud-hypervisor v48.0"},
+	} {
+		got, err := ParseVersionOutput(out)
+		require.NoError(t, err, "%q", out)
+		assert.Equal(t, want, got, "%q", out)
 	}
 }
 

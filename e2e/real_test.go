@@ -109,10 +109,15 @@ func TestRealCH(t *testing.T) {
 		ran       []string
 		snapshots []realSnapshot
 	)
+	// Snapshots outlive the subtest that takes them: the cross-release
+	// check below restores them.
+	snapRoot := t.TempDir()
 	for _, r := range core.Releases() {
 		t.Run(r.Version, func(t *testing.T) {
 			opts := realBinary(t, r)
-			snap := runRealVersion(t, r, g, opts)
+			snap := filepath.Join(snapRoot, r.Version)
+			require.NoError(t, os.Mkdir(snap, 0o700))
+			runRealVersion(t, r, g, opts, snap)
 			mu.Lock()
 			ran = append(ran, r.Version)
 			snapshots = append(snapshots, realSnapshot{version: r.Version, dir: snap, opts: opts})
@@ -128,9 +133,8 @@ func TestRealCH(t *testing.T) {
 	})
 }
 
-// runRealVersion is TestRealCH for release r; it returns the snapshot
-// directory.
-func runRealVersion(t *testing.T, r *core.Release, g guest, binOpts []core.ProcessOption) string {
+// runRealVersion is TestRealCH for release r; it snapshots into snap.
+func runRealVersion(t *testing.T, r *core.Release, g guest, binOpts []core.ProcessOption, snap string) {
 	ctx, cancel := context.WithTimeout(t.Context(), realTestTimeout)
 	defer cancel()
 	dataDir := t.TempDir()
@@ -168,7 +172,6 @@ func runRealVersion(t *testing.T, r *core.Release, g guest, binOpts []core.Proce
 	assert.Equal(t, core.VMStatePaused, info.State)
 	lastBeforeSnapshot := lastCounter(t, serial, chtest.GuestCounters)
 	require.GreaterOrEqual(t, lastBeforeSnapshot, counters)
-	snap := t.TempDir()
 	require.NoError(t, h.Snapshot(ctx, snap))
 	md, err := core.ReadSnapshotMetadata(snap)
 	require.NoError(t, err)
@@ -198,7 +201,6 @@ func runRealVersion(t *testing.T, r *core.Release, g guest, binOpts []core.Proce
 	require.NoError(t, err)
 	assert.Equal(t, core.VMStateRunning, info.State)
 	require.NoError(t, rp.Stop(ctx))
-	return snap
 }
 
 // restoreOnOtherVersion checks that a VMM refuses a snapshot another CH

@@ -16,8 +16,8 @@ import (
 
 // BinaryDirEnv names the environment variable that points [RequiresBinary]
 // at real Cloud Hypervisor binaries, laid out as
-// $CHVMM_TEST_BINARY_DIR/<version>/cloud-hypervisor (for example
-// v48.0/cloud-hypervisor).
+// $CHVMM_TEST_BINARY_DIR/<version>/<arch>/cloud-hypervisor (for example
+// v48.0/x86_64/cloud-hypervisor), the layout `make binaries FROM=dir` reads.
 const BinaryDirEnv = "CHVMM_TEST_BINARY_DIR"
 
 // KVMDevice is the KVM device [RequiresKVM] checks.
@@ -71,7 +71,8 @@ func RequiresRoot(t testing.TB) {
 
 // RequiresBinary returns the path of a real Cloud Hypervisor binary for
 // version ("v48.0"; "48.0" and other forms [core.NormalizeVersion] accepts
-// work too), found at $CHVMM_TEST_BINARY_DIR/<version>/cloud-hypervisor.
+// work too) for the host's architecture, found at
+// $CHVMM_TEST_BINARY_DIR/<version>/<arch>/cloud-hypervisor.
 // It skips the test when the variable is unset or no such file exists.
 // It fails the test when version is malformed, or when the file is there
 // but is not an executable regular file or reports another version on
@@ -84,9 +85,9 @@ func RequiresBinary(t testing.TB, version string) string {
 	}
 	dir := os.Getenv(BinaryDirEnv)
 	if dir == "" {
-		t.Skip("requires a Cloud Hypervisor " + want + " binary: set " + BinaryDirEnv + " to a directory holding " + want + "/" + core.BinaryName)
+		t.Skip("requires a Cloud Hypervisor " + want + " binary: set " + BinaryDirEnv + " to a directory holding " + want + "/" + core.HostArch() + "/" + core.BinaryName)
 	}
-	path := filepath.Join(dir, want, core.BinaryName)
+	path := filepath.Join(dir, want, core.HostArch(), core.BinaryName)
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		t.Skip("requires a Cloud Hypervisor " + want + " binary: " + path + " does not exist")

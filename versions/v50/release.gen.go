@@ -30,7 +30,7 @@ const Version = "v50.2"
 const apiVersion = "0.3.0"
 
 // specSHA256 is the hex SHA-256 of the official spec the client is generated
-// from (before fix-ups: platform-iommu-address-width-bits-name).
+// from (before fix-ups: platform-iommu-address-width-bits-name, nmi-route).
 const specSHA256 = "f13422ec084ad023f3d48ad4af2fbdeedd3cbf5295e032916f2e07f49b595a80"
 
 // binaries holds binaries/README.md and, once fetched (make binaries),
@@ -55,6 +55,7 @@ var endpoints = []core.Endpoint{
 	{Method: "PUT", Path: "/vm.create"},
 	{Method: "PUT", Path: "/vm.delete"},
 	{Method: "GET", Path: "/vm.info"},
+	{Method: "PUT", Path: "/vm.nmi"},
 	{Method: "PUT", Path: "/vm.pause"},
 	{Method: "PUT", Path: "/vm.power-button"},
 	{Method: "PUT", Path: "/vm.reboot"},
@@ -68,7 +69,6 @@ var endpoints = []core.Endpoint{
 	{Method: "PUT", Path: "/vm.send-migration"},
 	{Method: "PUT", Path: "/vm.shutdown"},
 	{Method: "PUT", Path: "/vm.snapshot"},
-	{Method: "PUT", Path: "/vmm.nmi"},
 	{Method: "GET", Path: "/vmm.ping"},
 	{Method: "PUT", Path: "/vmm.shutdown"},
 }

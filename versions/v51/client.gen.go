@@ -2,7 +2,7 @@
 //
 // Source: the OpenAPI spec of Cloud Hypervisor v51.2
 // (vmm/src/api/openapi/cloud-hypervisor.yaml), sha256 afb93cb2382cae4750169b2a10fdbd3106d6d96bf10319f5bd44e885dc419c2d.
-// Fix-ups applied to the spec (apigen/fixups.go): platform-iommu-address-width-bits-name.
+// Fix-ups applied to the spec (apigen/fixups.go): platform-iommu-address-width-bits-name, nmi-route.
 // The generated constructor NewClient is renamed newRawClient; see NewClient in release.gen.go.
 // Regenerate with: make generate
 
@@ -839,6 +839,11 @@ type ClientInterface interface {
 	// Corresponds with GET /vm.info (the `GetVmInfo` operationId).
 	GetVmInfo(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// PutVmNmi Inject an NMI.
+	//
+	// Corresponds with PUT /vm.nmi (the `PutVmNmi` operationId).
+	PutVmNmi(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// PauseVM Pause a previously booted VM instance.
 	//
 	// Corresponds with PUT /vm.pause (the `PauseVM` operationId).
@@ -975,11 +980,6 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /vm.snapshot (the `PutVmSnapshot` operationId).
 	PutVmSnapshot(ctx context.Context, body PutVmSnapshotJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
-
-	// PutVmmNmi Inject an NMI.
-	//
-	// Corresponds with PUT /vmm.nmi (the `PutVmmNmi` operationId).
-	PutVmmNmi(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetVmmPing Ping the VMM to check for API server availability
 	//
@@ -1392,6 +1392,21 @@ func (c *Client) GetVmInfo(ctx context.Context, reqEditors ...RequestEditorFn) (
 	return c.Client.Do(req)
 }
 
+// PutVmNmi Inject an NMI.
+//
+// Corresponds with PUT /vm.nmi (the `PutVmNmi` operationId).
+func (c *Client) PutVmNmi(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutVmNmiRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // PauseVM Pause a previously booted VM instance.
 //
 // Corresponds with PUT /vm.pause (the `PauseVM` operationId).
@@ -1729,21 +1744,6 @@ func (c *Client) PutVmSnapshotWithBody(ctx context.Context, contentType string, 
 // Corresponds with PUT /vm.snapshot (the `PutVmSnapshot` operationId).
 func (c *Client) PutVmSnapshot(ctx context.Context, body PutVmSnapshotJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPutVmSnapshotRequest(c.Server, body)
-	if err != nil {
-		return nil, err
-	}
-	req = req.WithContext(ctx)
-	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
-		return nil, err
-	}
-	return c.Client.Do(req)
-}
-
-// PutVmmNmi Inject an NMI.
-//
-// Corresponds with PUT /vmm.nmi (the `PutVmmNmi` operationId).
-func (c *Client) PutVmmNmi(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewPutVmmNmiRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -2292,6 +2292,33 @@ func NewGetVmInfoRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewPutVmNmiRequest constructs an http.Request for the PutVmNmi method
+func NewPutVmNmiRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/vm.nmi")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewPauseVMRequest constructs an http.Request for the PauseVM method
 func NewPauseVMRequest(server string) (*http.Request, error) {
 	var err error
@@ -2747,33 +2774,6 @@ func NewPutVmSnapshotRequestWithBody(server string, contentType string, body io.
 	return req, nil
 }
 
-// NewPutVmmNmiRequest constructs an http.Request for the PutVmmNmi method
-func NewPutVmmNmiRequest(server string) (*http.Request, error) {
-	var err error
-
-	serverURL, err := url.Parse(server)
-	if err != nil {
-		return nil, err
-	}
-
-	operationPath := fmt.Sprintf("/vmm.nmi")
-	if operationPath[0] == '/' {
-		operationPath = "." + operationPath
-	}
-
-	queryURL, err := serverURL.Parse(operationPath)
-	if err != nil {
-		return nil, err
-	}
-
-	req, err := http.NewRequest(http.MethodPut, queryURL.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-
-	return req, nil
-}
-
 // NewGetVmmPingRequest constructs an http.Request for the GetVmmPing method
 func NewGetVmmPingRequest(server string) (*http.Request, error) {
 	var err error
@@ -3040,6 +3040,13 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /vm.info (the `GetVmInfo` operationId).
 	GetVmInfoWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetVmInfoResponse, error)
 
+	// PutVmNmiWithResponse Inject an NMI.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /vm.nmi (the `PutVmNmi` operationId).
+	PutVmNmiWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*PutVmNmiResponse, error)
+
 	// PauseVMWithResponse Pause a previously booted VM instance.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -3186,13 +3193,6 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /vm.snapshot (the `PutVmSnapshot` operationId).
 	PutVmSnapshotWithResponse(ctx context.Context, body PutVmSnapshotJSONRequestBody, reqEditors ...RequestEditorFn) (*PutVmSnapshotResponse, error)
-
-	// PutVmmNmiWithResponse Inject an NMI.
-	//
-	// Returns a wrapper object for the known response body format(s).
-	//
-	// Corresponds with PUT /vmm.nmi (the `PutVmmNmi` operationId).
-	PutVmmNmiWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*PutVmmNmiResponse, error)
 
 	// GetVmmPingWithResponse Ping the VMM to check for API server availability
 	//
@@ -3755,6 +3755,40 @@ func (r GetVmInfoResponse) ContentType() string {
 	return ""
 }
 
+type PutVmNmiResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+}
+
+// GetBody returns the raw response body bytes
+func (r PutVmNmiResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PutVmNmiResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PutVmNmiResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PutVmNmiResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type PauseVMResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4197,40 +4231,6 @@ func (r PutVmSnapshotResponse) ContentType() string {
 	return ""
 }
 
-type PutVmmNmiResponse struct {
-	Body         []byte
-	HTTPResponse *http.Response
-}
-
-// GetBody returns the raw response body bytes
-func (r PutVmmNmiResponse) GetBody() []byte {
-	return r.Body
-}
-
-// Status returns HTTPResponse.Status
-func (r PutVmmNmiResponse) Status() string {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.Status
-	}
-	return http.StatusText(0)
-}
-
-// StatusCode returns HTTPResponse.StatusCode
-func (r PutVmmNmiResponse) StatusCode() int {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.StatusCode
-	}
-	return 0
-}
-
-// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
-func (r PutVmmNmiResponse) ContentType() string {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.Header.Get("Content-Type")
-	}
-	return ""
-}
-
 type GetVmmPingResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4618,6 +4618,19 @@ func (c *ClientWithResponses) GetVmInfoWithResponse(ctx context.Context, reqEdit
 	return ParseGetVmInfoResponse(rsp)
 }
 
+// PutVmNmiWithResponse Inject an NMI.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /vm.nmi (the `PutVmNmi` operationId).
+func (c *ClientWithResponses) PutVmNmiWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*PutVmNmiResponse, error) {
+	rsp, err := c.PutVmNmi(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutVmNmiResponse(rsp)
+}
+
 // PauseVMWithResponse Pause a previously booted VM instance.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -4889,19 +4902,6 @@ func (c *ClientWithResponses) PutVmSnapshotWithResponse(ctx context.Context, bod
 		return nil, err
 	}
 	return ParsePutVmSnapshotResponse(rsp)
-}
-
-// PutVmmNmiWithResponse Inject an NMI.
-//
-// Returns a wrapper object for the known response body format(s).
-//
-// Corresponds with PUT /vmm.nmi (the `PutVmmNmi` operationId).
-func (c *ClientWithResponses) PutVmmNmiWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*PutVmmNmiResponse, error) {
-	rsp, err := c.PutVmmNmi(ctx, reqEditors...)
-	if err != nil {
-		return nil, err
-	}
-	return ParsePutVmmNmiResponse(rsp)
 }
 
 // GetVmmPingWithResponse Ping the VMM to check for API server availability
@@ -5302,6 +5302,22 @@ func ParseGetVmInfoResponse(rsp *http.Response) (*GetVmInfoResponse, error) {
 	return response, nil
 }
 
+// ParsePutVmNmiResponse parses an HTTP response from a PutVmNmiWithResponse call
+func ParsePutVmNmiResponse(rsp *http.Response) (*PutVmNmiResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PutVmNmiResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	return response, nil
+}
+
 // ParsePauseVMResponse parses an HTTP response from a PauseVMWithResponse call
 func ParsePauseVMResponse(rsp *http.Response) (*PauseVMResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -5503,22 +5519,6 @@ func ParsePutVmSnapshotResponse(rsp *http.Response) (*PutVmSnapshotResponse, err
 	}
 
 	response := &PutVmSnapshotResponse{
-		Body:         bodyBytes,
-		HTTPResponse: rsp,
-	}
-
-	return response, nil
-}
-
-// ParsePutVmmNmiResponse parses an HTTP response from a PutVmmNmiWithResponse call
-func ParsePutVmmNmiResponse(rsp *http.Response) (*PutVmmNmiResponse, error) {
-	bodyBytes, err := io.ReadAll(rsp.Body)
-	defer func() { _ = rsp.Body.Close() }()
-	if err != nil {
-		return nil, err
-	}
-
-	response := &PutVmmNmiResponse{
 		Body:         bodyBytes,
 		HTTPResponse: rsp,
 	}

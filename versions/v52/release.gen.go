@@ -30,7 +30,7 @@ const Version = "v52.0"
 const apiVersion = "0.3.0"
 
 // specSHA256 is the hex SHA-256 of the official spec the client is generated
-// from (before fix-ups: v52-generic-vhost-user-queue-size-items-type, v52-generic-vhost-user-virtio-id-type, platform-iommu-address-width-bits-name).
+// from (before fix-ups: v52-generic-vhost-user-queue-size-items-type, v52-generic-vhost-user-virtio-id-type, platform-iommu-address-width-bits-name, nmi-route).
 const specSHA256 = "0ce647c7f62edb5765ea1f6dd308648e31e99467dba96114b512695ac79de342"
 
 // binaries holds binaries/README.md and, once fetched (make binaries),
@@ -56,6 +56,7 @@ var endpoints = []core.Endpoint{
 	{Method: "PUT", Path: "/vm.create"},
 	{Method: "PUT", Path: "/vm.delete"},
 	{Method: "GET", Path: "/vm.info"},
+	{Method: "PUT", Path: "/vm.nmi"},
 	{Method: "PUT", Path: "/vm.pause"},
 	{Method: "PUT", Path: "/vm.power-button"},
 	{Method: "PUT", Path: "/vm.reboot"},
@@ -69,7 +70,6 @@ var endpoints = []core.Endpoint{
 	{Method: "PUT", Path: "/vm.send-migration"},
 	{Method: "PUT", Path: "/vm.shutdown"},
 	{Method: "PUT", Path: "/vm.snapshot"},
-	{Method: "PUT", Path: "/vmm.nmi"},
 	{Method: "GET", Path: "/vmm.ping"},
 	{Method: "PUT", Path: "/vmm.shutdown"},
 }

@@ -3,7 +3,7 @@
 
 // Package spec holds the OpenAPI spec of Cloud Hypervisor v48.0
 // (sha256 ba92ee8dc7fe9c37f12926eee990b0b0292a868b0674ed23bc74262afde732ce),
-// with apigen's fix-ups applied (platform-iommu-address-width-bits-name), as JSON. The simulator
+// with apigen's fix-ups applied (platform-iommu-address-width-bits-name, nmi-route), as JSON. The simulator
 // validates requests and responses against it. It imports nothing.
 package spec
 
@@ -1508,6 +1508,16 @@ const JSON = `{
         "summary": "Returns general information about the cloud-hypervisor Virtual Machine (VM) instance."
       }
     },
+    "/vm.nmi": {
+      "put": {
+        "responses": {
+          "204": {
+            "description": "The NMI successfully injected."
+          }
+        },
+        "summary": "Inject an NMI."
+      }
+    },
     "/vm.pause": {
       "put": {
         "operationId": "pauseVM",
@@ -1765,16 +1775,6 @@ const JSON = `{
           }
         },
         "summary": "Returns a VM snapshot."
-      }
-    },
-    "/vmm.nmi": {
-      "put": {
-        "responses": {
-          "204": {
-            "description": "The NMI successfully injected."
-          }
-        },
-        "summary": "Inject an NMI."
       }
     },
     "/vmm.ping": {

@@ -3,7 +3,7 @@
 
 // Package spec holds the OpenAPI spec of Cloud Hypervisor v49.0
 // (sha256 661197d8b1c64c94d1530a6a076f5f2aeb19647e57783160dfd097fd633326d5),
-// with apigen's fix-ups applied (platform-iommu-address-width-bits-name), as JSON. The simulator
+// with apigen's fix-ups applied (platform-iommu-address-width-bits-name, nmi-route), as JSON. The simulator
 // validates requests and responses against it. It imports nothing.
 package spec
 
@@ -1520,6 +1520,16 @@ const JSON = `{
         "summary": "Returns general information about the cloud-hypervisor Virtual Machine (VM) instance."
       }
     },
+    "/vm.nmi": {
+      "put": {
+        "responses": {
+          "204": {
+            "description": "The NMI successfully injected."
+          }
+        },
+        "summary": "Inject an NMI."
+      }
+    },
     "/vm.pause": {
       "put": {
         "operationId": "pauseVM",
@@ -1777,16 +1787,6 @@ const JSON = `{
           }
         },
         "summary": "Returns a VM snapshot."
-      }
-    },
-    "/vmm.nmi": {
-      "put": {
-        "responses": {
-          "204": {
-            "description": "The NMI successfully injected."
-          }
-        },
-        "summary": "Inject an NMI."
       }
     },
     "/vmm.ping": {

@@ -3,7 +3,7 @@
 
 // Package spec holds the OpenAPI spec of Cloud Hypervisor v50.2
 // (sha256 f13422ec084ad023f3d48ad4af2fbdeedd3cbf5295e032916f2e07f49b595a80),
-// with apigen's fix-ups applied (platform-iommu-address-width-bits-name), as JSON. The simulator
+// with apigen's fix-ups applied (platform-iommu-address-width-bits-name, nmi-route), as JSON. The simulator
 // validates requests and responses against it. It imports nothing.
 package spec
 
@@ -1552,6 +1552,16 @@ const JSON = `{
         "summary": "Returns general information about the cloud-hypervisor Virtual Machine (VM) instance."
       }
     },
+    "/vm.nmi": {
+      "put": {
+        "responses": {
+          "204": {
+            "description": "The NMI successfully injected."
+          }
+        },
+        "summary": "Inject an NMI."
+      }
+    },
     "/vm.pause": {
       "put": {
         "operationId": "pauseVM",
@@ -1833,16 +1843,6 @@ const JSON = `{
           }
         },
         "summary": "Returns a VM snapshot."
-      }
-    },
-    "/vmm.nmi": {
-      "put": {
-        "responses": {
-          "204": {
-            "description": "The NMI successfully injected."
-          }
-        },
-        "summary": "Inject an NMI."
       }
     },
     "/vmm.ping": {

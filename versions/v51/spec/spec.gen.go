@@ -3,7 +3,7 @@
 
 // Package spec holds the OpenAPI spec of Cloud Hypervisor v51.2
 // (sha256 afb93cb2382cae4750169b2a10fdbd3106d6d96bf10319f5bd44e885dc419c2d),
-// with apigen's fix-ups applied (platform-iommu-address-width-bits-name), as JSON. The simulator
+// with apigen's fix-ups applied (platform-iommu-address-width-bits-name, nmi-route), as JSON. The simulator
 // validates requests and responses against it. It imports nothing.
 package spec
 
@@ -1559,6 +1559,16 @@ const JSON = `{
         "summary": "Returns general information about the cloud-hypervisor Virtual Machine (VM) instance."
       }
     },
+    "/vm.nmi": {
+      "put": {
+        "responses": {
+          "204": {
+            "description": "The NMI successfully injected."
+          }
+        },
+        "summary": "Inject an NMI."
+      }
+    },
     "/vm.pause": {
       "put": {
         "operationId": "pauseVM",
@@ -1840,16 +1850,6 @@ const JSON = `{
           }
         },
         "summary": "Returns a VM snapshot."
-      }
-    },
-    "/vmm.nmi": {
-      "put": {
-        "responses": {
-          "204": {
-            "description": "The NMI successfully injected."
-          }
-        },
-        "summary": "Inject an NMI."
       }
     },
     "/vmm.ping": {

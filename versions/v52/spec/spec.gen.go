@@ -3,7 +3,7 @@
 
 // Package spec holds the OpenAPI spec of Cloud Hypervisor v52.0
 // (sha256 0ce647c7f62edb5765ea1f6dd308648e31e99467dba96114b512695ac79de342),
-// with apigen's fix-ups applied (v52-generic-vhost-user-queue-size-items-type, v52-generic-vhost-user-virtio-id-type, platform-iommu-address-width-bits-name), as JSON. The simulator
+// with apigen's fix-ups applied (v52-generic-vhost-user-queue-size-items-type, v52-generic-vhost-user-virtio-id-type, platform-iommu-address-width-bits-name, nmi-route), as JSON. The simulator
 // validates requests and responses against it. It imports nothing.
 package spec
 
@@ -1823,6 +1823,16 @@ const JSON = `{
         "summary": "Returns general information about the cloud-hypervisor Virtual Machine (VM) instance."
       }
     },
+    "/vm.nmi": {
+      "put": {
+        "responses": {
+          "204": {
+            "description": "The NMI successfully injected."
+          }
+        },
+        "summary": "Inject an NMI."
+      }
+    },
     "/vm.pause": {
       "put": {
         "operationId": "pauseVM",
@@ -2104,16 +2114,6 @@ const JSON = `{
           }
         },
         "summary": "Returns a VM snapshot."
-      }
-    },
-    "/vmm.nmi": {
-      "put": {
-        "responses": {
-          "204": {
-            "description": "The NMI successfully injected."
-          }
-        },
-        "summary": "Inject an NMI."
       }
     },
     "/vmm.ping": {
