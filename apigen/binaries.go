@@ -13,10 +13,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
-	"github.com/chvmm/chvmm/core"
+	"github.com/chvmm/chvmm/core/chversion"
+	"github.com/chvmm/chvmm/core/driver"
 )
 
 // binariesDir is the directory of a version module that is embedded:
@@ -29,8 +31,8 @@ const releaseBaseURL = "https://github.com/cloud-hypervisor/cloud-hypervisor/rel
 
 // releaseAssets names the official static binary of each arch.
 var releaseAssets = map[string]string{
-	core.ArchX86_64:  "cloud-hypervisor-static",
-	core.ArchAarch64: "cloud-hypervisor-static-aarch64",
+	"x86_64":  "cloud-hypervisor-static",
+	"aarch64": "cloud-hypervisor-static-aarch64",
 }
 
 // maxBinarySize bounds a binary apigen accepts.
@@ -49,7 +51,7 @@ func runBinaries(ctx context.Context, args []string) error {
 	root := fl.String("root", ".", "repository root")
 	from := fl.String("from", "", "import DIR/<tag>/<arch>/cloud-hypervisor instead of downloading")
 	baseURL := fl.String("base-url", releaseBaseURL, "where release assets are downloaded from, as <base-url>/<tag>/<asset>")
-	archList := fl.String("arch", core.ArchX86_64+","+core.ArchAarch64, "comma-separated arches to fetch")
+	archList := fl.String("arch", "x86_64"+","+"aarch64", "comma-separated arches to fetch")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -61,7 +63,7 @@ func runBinaries(ctx context.Context, args []string) error {
 	arches := strings.Split(*archList, ",")
 	for _, a := range arches {
 		if _, ok := releaseAssets[a]; !ok {
-			return fmt.Errorf("%w: unknown arch %q (want %s or %s)", errUsage, a, core.ArchX86_64, core.ArchAarch64)
+			return fmt.Errorf("%w: unknown arch %q (want %s or %s)", errUsage, a, "x86_64", "aarch64")
 		}
 	}
 	src := downloadSource(http.DefaultClient, *baseURL)
@@ -79,7 +81,7 @@ func runBinaries(ctx context.Context, args []string) error {
 // dirSource reads binaries from dir/<tag>/<arch>/cloud-hypervisor.
 func dirSource(dir string) binarySource {
 	return func(_ context.Context, tag, arch string) (io.ReadCloser, error) {
-		return os.Open(filepath.Join(dir, tag, arch, core.BinaryName))
+		return os.Open(filepath.Join(dir, tag, arch, driver.BinaryName))
 	}
 }
 
@@ -149,7 +151,7 @@ func (r repo) fetchBinaries(ctx context.Context, name string, arches []string, s
 // against want (its binaries.lock sum, "" if none yet) and, for the host
 // arch, its --version against tag. It returns the binary's SHA-256.
 func (r repo) fetchBinary(ctx context.Context, dir, tag, arch, want string, src binarySource) (string, error) {
-	target := filepath.Join(dir, binariesDir, arch, core.BinaryName)
+	target := filepath.Join(dir, binariesDir, arch, driver.BinaryName)
 	ctx, cancel := context.WithTimeout(ctx, downloadTimeout)
 	defer cancel()
 	in, err := src(ctx, tag, arch)
@@ -160,7 +162,7 @@ func (r repo) fetchBinary(ctx context.Context, dir, tag, arch, want string, src 
 	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 		return "", err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(target), "."+core.BinaryName+".tmp-*")
+	tmp, err := os.CreateTemp(filepath.Dir(target), "."+driver.BinaryName+".tmp-*")
 	if err != nil {
 		return "", err
 	}
@@ -190,13 +192,13 @@ func (r repo) fetchBinary(ctx context.Context, dir, tag, arch, want string, src 
 		return "", fmt.Errorf("%w: Cloud Hypervisor %s for %s has sha256 %s, but %s pins %s: refusing it (if upstream really replaced the asset, review why and delete the line)",
 			errBinaryMismatch, tag, arch, sum, filepath.Join(dir, binariesLockFile), want)
 	}
-	if arch == core.HostArch() {
-		bv, err := core.ParseVersion(ctx, tmp.Name())
+	if arch == hostArch() {
+		bv, err := chversion.ReadBinary(ctx, tmp.Name())
 		if err != nil {
 			return "", fmt.Errorf("Cloud Hypervisor %s for %s: %w", tag, arch, err)
 		}
 		if bv.Version != tag {
-			return "", fmt.Errorf("%w: the binary fetched as %s reports %q", core.ErrVersionMismatch, tag, bv.Raw)
+			return "", fmt.Errorf("%w: the binary fetched as %s reports %q", errBinaryVersion, tag, bv.Raw)
 		}
 	}
 	if err := os.Rename(tmp.Name(), target); err != nil {
@@ -204,4 +206,17 @@ func (r repo) fetchBinary(ctx context.Context, dir, tag, arch, want string, src 
 	}
 	slog.Info("binary in place", "tag", tag, "arch", arch, "sha256", sum, "path", target)
 	return sum, nil
+}
+
+// errBinaryVersion: a fetched binary reports another version than its tag.
+var errBinaryVersion = errors.New("binary of another Cloud Hypervisor version")
+
+// hostArch returns CH's name of this machine's architecture.
+func hostArch() string {
+	for _, a := range arches {
+		if a.GOARCH == runtime.GOARCH {
+			return a.Name
+		}
+	}
+	return runtime.GOARCH
 }

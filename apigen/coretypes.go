@@ -291,7 +291,7 @@ var carriedUntil = map[string]string{
 			return err
 		}
 	}
-	return nil
+	return r.generateAdvisories(tagsOf(specs))
 }
 
 func tagsOf(specs []taggedSpec) []string {

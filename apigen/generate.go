@@ -12,21 +12,45 @@ import (
 )
 
 // generatedFile pairs a generated file, relative to its version module, with
-// the template that renders it ("" for the client, which oapi-codegen writes).
+// the template that renders it ("" for the client, which oapi-codegen
+// writes, and for the API model, which model.go writes).
 type generatedFile struct {
 	Path     string
 	Template string
-	NotGo    bool // not Go source: not gofmt'd
+	NotGo    bool   // not Go source: not gofmt'd
+	Arch     *arch  // for a per-architecture file: which one
+	Model    bool   // the API model, api.gen.go
 }
 
-// generatedFiles lists every file apigen generates in a version module.
-var generatedFiles = []generatedFile{
-	{Path: "client.gen.go"},
-	{Path: "release.gen.go", Template: "release.gen.go.tmpl"},
-	{Path: "release_gen_test.go", Template: "release_gen_test.go.tmpl"},
-	{Path: filepath.Join("spec", "spec.gen.go"), Template: "spec.gen.go.tmpl"},
-	{Path: filepath.Join(binariesDir, "README.md"), Template: "binaries_README.md.tmpl", NotGo: true},
+// An arch is a Go architecture CH publishes binaries for.
+type arch struct {
+	GOARCH string // "amd64"
+	Name   string // CH's name, "x86_64"
 }
+
+// arches are the architectures CH publishes binaries for. A build for any
+// other architecture embeds no binary (embed_other.go).
+var arches = []arch{{GOARCH: "amd64", Name: "x86_64"}, {GOARCH: "arm64", Name: "aarch64"}}
+
+// generatedFiles lists every file apigen generates in a version module.
+var generatedFiles = func() []generatedFile {
+	files := []generatedFile{
+		{Path: "client.gen.go"},
+		{Path: "api.gen.go", Model: true},
+		{Path: "release.gen.go", Template: "release.gen.go.tmpl"},
+		{Path: "release_gen_test.go", Template: "release_gen_test.go.tmpl"},
+		{Path: "embed_other.go", Template: "embed_other.go.tmpl"},
+		{Path: filepath.Join("spec", "spec.gen.go"), Template: "spec.gen.go.tmpl"},
+		{Path: filepath.Join(binariesDir, "README.md"), Template: "binaries_README.md.tmpl", NotGo: true},
+	}
+	for i := range arches {
+		a := &arches[i]
+		files = append(files,
+			generatedFile{Path: "embed_" + a.GOARCH + ".go", Template: "embed.go.tmpl", Arch: a},
+			generatedFile{Path: filepath.Join(binariesDir, a.Name, "README.md"), Template: "binaries_arch_README.md.tmpl", NotGo: true, Arch: a})
+	}
+	return files
+}()
 
 // runGenerate is `apigen generate -specs DIR [vNN ...]`.
 func runGenerate(ctx context.Context, args []string) error {
@@ -101,11 +125,17 @@ func (r repo) renderModule(ctx context.Context, s *spec, pkg string) (map[string
 	}
 	files := map[string][]byte{}
 	for _, f := range generatedFiles {
-		if f.Template == "" {
+		switch {
+		case f.Model:
+			files[f.Path], err = renderModel(s.Tag, pkg, d.Endpoints, d.Model)
+		case f.Template == "":
 			files[f.Path] = client
-			continue
+		case f.Arch != nil:
+			files[f.Path], err = render(f.Template, archData{moduleData: d, Arch: *f.Arch}, !f.NotGo)
+		default:
+			files[f.Path], err = render(f.Template, d, !f.NotGo)
 		}
-		if files[f.Path], err = render(f.Template, d, !f.NotGo); err != nil {
+		if err != nil {
 			return nil, err
 		}
 	}

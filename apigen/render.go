@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"embed"
+	"encoding/json"
 	"fmt"
 	"go/format"
 	"slices"
@@ -39,6 +40,15 @@ type moduleData struct {
 	Schemas    []schemaType
 	SpecJSON   string // Go string literal of the spec as JSON
 	HasPing    bool   // GET /vmm.ping answers a VmmPingResponse
+	Fixups     []string
+	Model      []modelSchema // the API model (api.gen.go)
+	Arches     []arch        // the architectures with binaries
+}
+
+// archData is what a per-architecture template is rendered from.
+type archData struct {
+	*moduleData
+	Arch arch
 }
 
 // newModuleData collects what the templates need from spec s and the client
@@ -71,7 +81,18 @@ func newModuleData(s *spec, pkg string, client []byte) (*moduleData, error) {
 	if err != nil {
 		return nil, err
 	}
+	var doc map[string]any
+	if err := json.Unmarshal(js, &doc); err != nil {
+		return nil, fmt.Errorf("decoding the %s spec: %w", s.Tag, err)
+	}
+	model, err := apiModel(s.Tag, doc)
+	if err != nil {
+		return nil, err
+	}
 	return &moduleData{
+		Fixups:     s.Fixups,
+		Model:      model,
+		Arches:     arches,
 		Package:    pkg,
 		ModulePath: modulePathPrefix + pkg,
 		Tag:        s.Tag,
@@ -93,17 +114,17 @@ func rawStringLiteral(s string) string {
 
 // render executes template name with d and, for Go source, gofmts the
 // result.
-func render(name string, d *moduleData, isGo bool) ([]byte, error) {
+func render(name string, d any, isGo bool) ([]byte, error) {
 	var buf bytes.Buffer
 	if err := templates.ExecuteTemplate(&buf, name, d); err != nil {
-		return nil, fmt.Errorf("rendering %s for %s: %w", name, d.Tag, err)
+		return nil, fmt.Errorf("rendering %s: %w", name, err)
 	}
 	if !isGo {
 		return buf.Bytes(), nil
 	}
 	out, err := format.Source(buf.Bytes())
 	if err != nil {
-		return nil, fmt.Errorf("formatting %s for %s: %w", name, d.Tag, err)
+		return nil, fmt.Errorf("formatting %s: %w", name, err)
 	}
 	return out, nil
 }

@@ -22,11 +22,13 @@ var (
 	// ("VM is not running", "invalid VM state transition: Running to
 	// Running", "InvalidStateTransition(Paused, Paused)", …).
 	ErrInvalidState = errors.New("operation not valid in the VM's current state")
-	// ErrUnknownEndpoint: the VMM answered 404; the endpoint is not served
-	// by this CH version (see [Release.Supports]).
+	// ErrUnknownEndpoint: CH's router does not know the endpoint (it
+	// answered 404 ["Not Found"]): this CH build does not serve it (see
+	// [Release.Has]). A 404 about the VM (v53's "VM is not created") is not
+	// this.
 	ErrUnknownEndpoint = errors.New("endpoint not served by this Cloud Hypervisor version")
-	// ErrRequestTooLarge: a request body is over [MaxRequestBodySize],
-	// which CH refuses. The client checks it before sending.
+	// ErrRequestTooLarge: a request body is over 51,200 bytes, which CH
+	// refuses. chvmm checks it before sending.
 	ErrRequestTooLarge = errors.New("request body too large for the Cloud Hypervisor API")
 	// ErrVMMUnreachable: the VMM's API socket refused the connection, or
 	// the VMM closed it without answering: it is not running, or it exited
@@ -44,9 +46,10 @@ const (
 	maxBodyExcerpt = 4 << 10
 )
 
-// An APIError is a non-2xx answer of the CH API. Every call through a client
-// made by [NewHTTPClient] returns one (wrapped in a *url.Error, which
-// errors.As sees through) when the VMM answers with an error status.
+// An APIError is a non-2xx answer of the CH API. Every call through a
+// Hypervisor, or a typed client from [ClientAs], returns one (maybe wrapped
+// in a *url.Error, which errors.As sees through) when the VMM answers with
+// an error status.
 type APIError struct {
 	// Operation is the request, as "PUT /vm.boot" (path relative to the API
 	// base).
@@ -86,7 +89,7 @@ func (e *APIError) Error() string {
 	}
 	for _, k := range e.kinds {
 		if k == ErrRequestTooLarge {
-			fmt.Fprintf(&b, " (CH accepts at most %d bytes)", MaxRequestBodySize)
+			fmt.Fprintf(&b, " (CH accepts at most %d bytes)", maxRequestBodySize)
 		}
 	}
 	return b.String()
@@ -140,7 +143,9 @@ func classify(status int, msgs []string) []error {
 	}
 	switch status {
 	case http.StatusNotFound:
-		add(ErrUnknownEndpoint)
+		if len(msgs) == 1 && msgs[0] == "Not Found" { // the router's own answer
+			add(ErrUnknownEndpoint)
+		}
 	case http.StatusTooManyRequests:
 		add(ErrTooManyRequests)
 	case http.StatusRequestEntityTooLarge:

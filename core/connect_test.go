@@ -33,14 +33,12 @@ func TestConnect(t *testing.T) {
 	c, err := Connect(t.Context(), sock)
 	require.NoError(t, err)
 	defer c.Close()
-	assert.Same(t, rel, c.Release)
-	assert.Equal(t, 42, c.Info.PID)
-	assert.Equal(t, []string{"kvm"}, c.Info.Features)
-	assert.Equal(t, sock, c.SocketPath)
+	assert.Same(t, rel, c.Release())
+	assert.Equal(t, []string{"kvm"}, c.(*vmmClient).buildFeatures())
 
 	api, err := ClientAs[*fakeAPIClient](c)
 	require.NoError(t, err)
-	assert.Same(t, c.HTTPClient(), api.doer)
+	assert.Same(t, c.(*vmmClient).http, api.doer)
 
 	_, err = ClientAs[*http.Client](c)
 	require.ErrorIs(t, err, ErrVersionMismatch)
@@ -62,7 +60,7 @@ func TestConnectFallsBackToCargoVersion(t *testing.T) {
 	sock := servePing(t, PingInfo{BuildVersion: "", Version: "89.0.0", PID: 1})
 	c, err := Connect(t.Context(), sock)
 	require.NoError(t, err)
-	assert.Same(t, rel, c.Release)
+	assert.Same(t, rel, c.Release())
 }
 
 func TestConnectFailures(t *testing.T) {
@@ -87,6 +85,7 @@ func TestConnectFailures(t *testing.T) {
 }
 
 func TestClientAsWithoutClient(t *testing.T) {
-	_, err := ClientAs[*fakeAPIClient](&Conn{})
+	c := newVMMClient(testRelease("v48.0", nil), "/nonexistent.sock", nil)
+	_, err := ClientAs[*fakeAPIClient](c)
 	assert.ErrorContains(t, err, "no typed client")
 }

@@ -2,236 +2,195 @@ package core
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"reflect"
-	"slices"
 	"strings"
-	"sync"
+	"syscall"
 
-	goversion "github.com/hashicorp/go-version"
+	"github.com/chvmm/chvmm/core/driver"
 )
 
-// checkFields reports the first field set in v (a value of one of this
-// package's API types, such as VMConfig) that release r's API does not know,
-// as an error matching ErrUnsupportedField that names the field and the
-// release that first (or, for a removed field, last) has it. CH would reject
-// or, worse, silently ignore such a field, so chvmm refuses to send it.
-func (r *Release) checkFields(schema string, v any) error {
-	_, err := r.unknownZeroFields(schema, v)
-	return err
+// A Change is one thing [Release.Convert] changed in a config.
+type Change struct {
+	// Path names the member: "vmConfig.serial.iommu", "vmConfig.disks[0].image_type".
+	Path string
+	// Action is "dropped" (the target release has no such member, and it
+	// held the source release's default) or "set" (the target release
+	// behaves differently unless the member is set).
+	Action string
+	// Value is the JSON of the value dropped or set.
+	Value string
+	// Reason says why, for a member set.
+	Reason string
 }
 
-// encodeBody returns the JSON of v as the body of a request whose spec
-// schema is schema: it checks v's fields against release r (checkFields)
-// and leaves out the fields r does not know that v leaves at their zero
-// value but that encoding/json would still write (fields without omitempty,
-// such as a list another release requires). An unknown schema ("") is
-// encoded as it is.
-func (r *Release) encodeBody(schema string, v any) ([]byte, error) {
-	prune, err := r.unknownZeroFields(schema, v)
+// String returns "dropped vmConfig.serial.iommu (false)".
+func (c Change) String() string {
+	s := fmt.Sprintf("%s %s (%s)", c.Action, c.Path, c.Value)
+	if c.Reason != "" {
+		s += ": " + c.Reason
+	}
+	return s
+}
+
+// Convert returns cfg, a config of a VM of release from (as its vm.info
+// reports it, with every default filled in), made fit to create the VM on
+// release r: the way to move a VM that was shut down to another release.
+// cfg itself is not changed.
+//
+// Members r does not have that hold from's default are dropped; any other
+// member or value r does not have is an error matching
+// ErrUnsupportedField that names it. Where r behaves differently from from
+// unless a member is set, Convert sets it:
+//   - from CH v50.1 an auto-detected raw disk image refuses writes to its
+//     first sector: a disk whose image has no qcow2, VHD or VHDX signature
+//     gets image_type Raw (the file is read for its signature);
+//   - from CH v50.1 qcow2 backing files are off by default: a qcow2 disk
+//     with a backing file gets backing_files true.
+//
+// Every member dropped or set is listed in the Changes.
+func (r *Release) Convert(cfg *VMConfig, from *Release) (*VMConfig, []Change, error) {
+	if cfg == nil || from == nil {
+		return nil, nil, fmt.Errorf("Convert: config or source release is nil: %w", ErrBadConfig)
+	}
+	data, err := json.Marshal(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	data, err := json.Marshal(v)
-	if err != nil || len(prune) == 0 {
-		return data, err
+	out := new(VMConfig)
+	if err := json.Unmarshal(data, out); err != nil {
+		return nil, nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var doc any
-	if err := dec.Decode(&doc); err != nil {
-		return nil, err
-	}
-	for _, p := range prune {
-		deletePath(doc, p)
-	}
-	return json.Marshal(doc)
-}
-
-// jsonPath is the location of a member in a JSON document: object member
-// names (string) and array indexes (int).
-type jsonPath []any
-
-// deletePath removes the object member at p from doc, if it is there.
-func deletePath(doc any, p jsonPath) {
-	for i, seg := range p {
-		last := i == len(p)-1
-		switch s := seg.(type) {
-		case string:
-			m, ok := doc.(map[string]any)
-			if !ok {
-				return
-			}
-			if last {
-				delete(m, s)
-				return
-			}
-			doc = m[s]
-		case int:
-			a, ok := doc.([]any)
-			if !ok || s >= len(a) || last {
-				return
-			}
-			doc = a[s]
-		}
-	}
-}
-
-// unknownZeroFields walks v against release r's type for schema: it returns
-// an ErrUnsupportedField error for the first field r does not know that v
-// sets, and the paths of the fields r does not know that v leaves at their
-// zero value without omitempty (they must not be sent).
-func (r *Release) unknownZeroFields(schema string, v any) ([]jsonPath, error) {
-	want, ok := r.Schemas[schema]
-	if !ok || schema == "" {
-		return nil, nil
-	}
-	w := fieldWalk{r: r}
-	err := w.walk(reflect.ValueOf(v), want, schema, strings.ToLower(schema[:1])+schema[1:], nil)
-	return w.prune, err
-}
-
-// fieldWalk is one walk of a value against a release's types.
-type fieldWalk struct {
-	r     *Release
-	prune []jsonPath
-}
-
-func (w *fieldWalk) walk(v reflect.Value, want reflect.Type, schema, path string, at jsonPath) error {
-	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
-		if v.IsNil() {
-			return nil
-		}
-		v = v.Elem()
-	}
-	for want.Kind() == reflect.Pointer {
-		want = want.Elem()
-	}
-	switch v.Kind() {
-	case reflect.Struct:
-		if want.Kind() != reflect.Struct {
-			return nil
-		}
-		have := jsonFields(v.Type())
-		known := jsonFields(want)
-		for _, f := range have {
-			fv := v.Field(f.index)
-			if f.omitEmpty && fv.IsZero() {
-				continue
-			}
-			fieldAt := append(slices.Clip(at), f.name)
-			kf, ok := known.byName(f.name)
-			if !ok {
-				if fv.IsZero() {
-					w.prune = append(w.prune, fieldAt)
-					continue
-				}
-				return w.r.unsupportedField(schema, f.name, path+"."+f.name)
-			}
-			ft := want.Field(kf.index).Type
-			if err := w.walk(fv, ft, schemaName(w.r, ft, schema), path+"."+f.name, fieldAt); err != nil {
-				return err
-			}
-		}
-	case reflect.Slice, reflect.Array:
-		elem := want
-		if want.Kind() == reflect.Slice || want.Kind() == reflect.Array {
-			elem = want.Elem()
-		}
-		sub := schemaName(w.r, elem, schema)
-		for i := range v.Len() {
-			if err := w.walk(v.Index(i), elem, sub, fmt.Sprintf("%s[%d]", path, i), append(slices.Clip(at), i)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// unsupportedField builds the error for a field release r lacks: it says
-// which release first has it, or, for a field later releases dropped, which
-// last had it.
-func (r *Release) unsupportedField(schema, field, path string) error {
-	feature := schema + "." + field
-	until, ok := featureUntil[feature]
+	var changes []Change
+	root, ok := r.api.Schemas["VmConfig"]
 	if !ok {
-		until, ok = carriedUntil[feature]
+		return nil, nil, fmt.Errorf("chvmm has no model of VmConfig in CH %s's API", r.tag)
 	}
-	if ok && laterThan(r, until) {
-		return fmt.Errorf("%w: CH %s has no field %s (%s, last in CH %s); use an older release or leave the field unset", ErrUnsupportedField, r.Version, path, feature, until)
+	w := fieldWalk{r: r, unknown: func(v reflect.Value, at jsonPath, path, feature string) error {
+		value, _ := json.Marshal(v.Interface())
+		if !from.holdsDefault(at, value) {
+			schema, member, _ := strings.Cut(feature, ".")
+			return fmt.Errorf("converting a CH %s config for CH %s: %s is %s, not CH %s's default, so it cannot be dropped: %w",
+				from.tag, r.tag, path, value, from.tag, r.unsupportedMember(schema, member, path))
+		}
+		v.SetZero()
+		changes = append(changes, Change{Path: path, Action: "dropped", Value: string(value)})
+		return nil
+	}}
+	if err := w.object(reflect.ValueOf(out), root, "VmConfig", "vmConfig", nil); err != nil {
+		return nil, nil, err
 	}
-	since := FeatureSince(feature)
-	if since == "" {
-		return fmt.Errorf("%w: CH %s has no field %s (%s)", ErrUnsupportedField, r.Version, path, feature)
+	changes = append(changes, r.convertDisks(out, from)...)
+	// What is left must pass the release's check as it is.
+	if _, err := r.encodeBody("VmConfig", out, nil); err != nil {
+		return nil, nil, err
 	}
-	return fmt.Errorf("%w: CH %s has no field %s (%s, first in CH %s); use a newer release or leave the field unset", ErrUnsupportedField, r.Version, path, feature, since)
+	return out, changes, nil
 }
 
-// laterThan reports whether release r is newer than version tag v.
-func laterThan(r *Release, v string) bool {
-	mine := r.SemVer()
-	if mine == nil { // not registered
-		var err error
-		if mine, err = goversion.NewVersion(strings.TrimPrefix(r.Version, "v")); err != nil {
-			return false
+// holdsDefault reports whether value (JSON) is what release r's server
+// uses for the member at path of a VmConfig when it is absent: its
+// default, or, without a known default, false, 0, "" or an empty list.
+func (r *Release) holdsDefault(path jsonPath, value []byte) bool {
+	m := r.memberAt("VmConfig", path)
+	if m == nil {
+		return false
+	}
+	if m.Default != "" {
+		return jsonEqual([]byte(m.Default), value)
+	}
+	switch strings.TrimSpace(string(value)) {
+	case "false", "0", `""`, "[]", "null":
+		return true
+	}
+	return false
+}
+
+// memberAt returns the member at path below schema in r's model, or nil.
+func (r *Release) memberAt(schema string, path jsonPath) *driver.Member {
+	var m *driver.Member
+	for _, seg := range path {
+		name, ok := seg.(string)
+		if !ok {
+			continue // an index: same schema
+		}
+		if m != nil {
+			schema = m.Ref
+		}
+		s := r.api.Schemas[schema]
+		if s == nil {
+			return nil
+		}
+		if m, ok = s.Member(name); !ok {
+			return nil
 		}
 	}
-	other, err := goversion.NewVersion(strings.TrimPrefix(v, "v"))
-	return err == nil && mine.GreaterThan(other)
+	return m
 }
 
-// schemaName returns the spec schema name of generated type t in release r,
-// or fallback when t is not a component schema.
-func schemaName(r *Release, t reflect.Type, fallback string) string {
-	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
-		t = t.Elem()
-	}
-	for name, st := range r.Schemas {
-		if st == t {
-			return name
-		}
-	}
-	return fallback
+func jsonEqual(a, b []byte) bool {
+	var x, y any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
 }
 
-type jsonField struct {
-	name      string
-	index     int
-	omitEmpty bool
-}
-
-type fieldList []jsonField
-
-func (l fieldList) byName(name string) (jsonField, bool) {
-	for _, f := range l {
-		if f.name == name {
-			return f, true
-		}
-	}
-	return jsonField{}, false
-}
-
-var fieldCache sync.Map // reflect.Type -> fieldList
-
-// jsonFields lists the JSON-visible fields of struct type t.
-func jsonFields(t reflect.Type) fieldList {
-	if l, ok := fieldCache.Load(t); ok {
-		return l.(fieldList)
-	}
-	var l fieldList
-	for i := range t.NumField() {
-		sf := t.Field(i)
-		tag := sf.Tag.Get("json")
-		if !sf.IsExported() || tag == "-" {
+// convertDisks applies the disk behaviour changes of v50.1 to cfg's disks
+// for release r, moving from release from.
+func (r *Release) convertDisks(cfg *VMConfig, from *Release) []Change {
+	var changes []Change
+	imageType := r.Has("DiskConfig.image_type") && !from.Has("DiskConfig.image_type")
+	backing := r.Has("DiskConfig.backing_files") && !from.Has("DiskConfig.backing_files")
+	for i := range cfg.Disks {
+		d := &cfg.Disks[i]
+		if d.Path == nil || (!imageType && !backing) {
 			continue
 		}
-		name, opts, _ := strings.Cut(tag, ",")
-		if name == "" {
-			name = sf.Name
+		format, hasBacking := diskFormat(*d.Path)
+		path := fmt.Sprintf("vmConfig.disks[%d]", i)
+		if imageType && d.ImageType == nil && format == "raw" {
+			d.ImageType = ptr(ImageTypeRaw)
+			changes = append(changes, Change{Path: path + ".image_type", Action: "set", Value: `"Raw"`,
+				Reason: "from CH v50.1 an auto-detected raw image refuses writes to its first sector"})
 		}
-		l = append(l, jsonField{name: name, index: i, omitEmpty: strings.Contains(opts, "omitempty")})
+		if backing && d.BackingFiles == nil && format == "qcow2" && hasBacking {
+			d.BackingFiles = ptr(true)
+			changes = append(changes, Change{Path: path + ".backing_files", Action: "set", Value: "true",
+				Reason: "from CH v50.1 qcow2 backing files are off unless asked for; this image has one"})
+		}
 	}
-	fieldCache.Store(t, l)
-	return l
+	return changes
+}
+
+// diskFormat reads the image at path for its format's signature: "qcow2"
+// (and whether it names a backing file), "vhdx", "vhd", "raw" for none, ""
+// when it cannot be read.
+func diskFormat(path string) (format string, backing bool) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return "", false
+	}
+	head := make([]byte, 16)
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	switch {
+	case bytes.HasPrefix(head, []byte("QFI\xfb")):
+		return "qcow2", len(head) >= 16 && binary.BigEndian.Uint64(head[8:16]) != 0
+	case bytes.HasPrefix(head, []byte("vhdxfile")):
+		return "vhdx", false
+	}
+	// A fixed VHD has its footer, "conectix", in its last 512 bytes.
+	if fi, err := f.Stat(); err == nil && fi.Size() >= 512 {
+		foot := make([]byte, 8)
+		if _, err := f.ReadAt(foot, fi.Size()-512); err == nil && string(foot) == "conectix" {
+			return "vhd", false
+		}
+	}
+	return "raw", false
 }

@@ -1,140 +1,87 @@
 package core
 
 import (
-	"encoding/json"
-	"reflect"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/chvmm/chvmm/core/driver"
 )
 
-// Types shaped like an old release's generated client: no offload fields in
-// NetConfig, no nested in CpusConfig, a GenericVhostUserConfig of v52.0's
-// shape, a PlatformConfig of v53.0's.
-type (
-	oldNetConfig struct {
-		ID  *string `json:"id,omitempty"`
-		Mac *string `json:"mac,omitempty"`
-	}
-	oldCpusConfig struct {
-		BootVcpus int `json:"boot_vcpus"`
-		MaxVcpus  int `json:"max_vcpus"`
-	}
-	oldPayloadConfig struct {
-		Kernel *string `json:"kernel,omitempty"`
-	}
-	oldPlatformConfig struct {
-		NumPciSegments *int `json:"num_pci_segments,omitempty"`
-	}
-	oldVMConfig struct {
-		Cpus     *oldCpusConfig     `json:"cpus,omitempty"`
-		Net      *[]oldNetConfig    `json:"net,omitempty"`
-		Payload  oldPayloadConfig   `json:"payload"`
-		Platform *oldPlatformConfig `json:"platform,omitempty"`
-	}
-	v52GenericVhostUserConfig struct {
-		QueueSize *[]uint16 `json:"queue_size,omitempty"`
-		Socket    string    `json:"socket"`
-		VirtioID  uint32    `json:"virtio_id"`
-	}
-)
-
-func oldRelease(version string) *Release {
-	return &Release{Version: version, Schemas: map[string]reflect.Type{
-		"VmConfig":               reflect.TypeFor[oldVMConfig](),
-		"NetConfig":              reflect.TypeFor[oldNetConfig](),
-		"CpusConfig":             reflect.TypeFor[oldCpusConfig](),
-		"PayloadConfig":          reflect.TypeFor[oldPayloadConfig](),
-		"PlatformConfig":         reflect.TypeFor[oldPlatformConfig](),
-		"GenericVhostUserConfig": reflect.TypeFor[v52GenericVhostUserConfig](),
-	}}
+// newModel is shaped like v53's: a SerialConfig without iommu, disks with
+// image_type and backing_files.
+func newModel(t *testing.T) *Release {
+	return modelRelease(t, "v53.0", map[string]*driver.Schema{
+		"VmConfig": {Members: []driver.Member{
+			{Name: "disks", Type: driver.Array, Items: driver.Object, Ref: "DiskConfig"},
+			{Name: "payload", Type: driver.Object, Ref: "PayloadConfig", Required: true},
+			{Name: "serial", Type: driver.Object, Ref: "SerialConfig"},
+		}},
+		"PayloadConfig": {Members: []driver.Member{{Name: "kernel", Type: driver.String}}},
+		"SerialConfig":  {Members: []driver.Member{{Name: "file", Type: driver.String}, {Name: "mode", Type: driver.Object, Ref: "ConsoleMode"}}},
+		"ConsoleMode":   {Enum: []string{"Off", "Pty", "Tty", "File", "Socket", "Null"}},
+		"DiskConfig": {Members: []driver.Member{
+			{Name: "backing_files", Type: driver.Boolean, Default: "false"}, {Name: "image_type", Type: driver.Object, Ref: "ImageType"},
+			{Name: "path", Type: driver.String},
+		}},
+		"ImageType": {Enum: []string{"FixedVhd", "Qcow2", "Raw", "Vhdx", "Unknown"}},
+	})
 }
 
-func TestCheckFieldsNamesNestedField(t *testing.T) {
-	r := oldRelease("v48.0")
-	cfg := &VMConfig{Net: []NetConfig{{ID: ptr("a")}, {ID: ptr("b"), OffloadTso: ptr(false)}}}
-	err := r.checkFields("VmConfig", cfg)
-	require.ErrorIs(t, err, ErrUnsupportedField)
-	assert.ErrorContains(t, err, "CH v48.0 has no field vmConfig.net[1].offload_tso")
-	assert.ErrorContains(t, err, "NetConfig.offload_tso, first in CH v49.0")
+func TestConvertDropsDefaultsAndAppliesBehaviourChanges(t *testing.T) {
+	from := oldModel(t, "v48.0")
+	vm := from.api.Schemas["VmConfig"]
+	vm.Members = append(vm.Members, driver.Member{Name: "disks", Type: driver.Array, Items: driver.Object, Ref: "DiskConfig"})
+	slices.SortFunc(vm.Members, func(a, b driver.Member) int { return strings.Compare(a.Name, b.Name) }) // Member looks them up sorted
+	from.api.Schemas["DiskConfig"] = &driver.Schema{Members: []driver.Member{{Name: "path", Type: driver.String}}}
+	to := newModel(t)
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "raw.img")
+	require.NoError(t, os.WriteFile(raw, make([]byte, 4096), 0o600))
+	qcow := filepath.Join(dir, "overlay.qcow2")
+	header := make([]byte, 16)
+	copy(header, "QFI\xfb")
+	binary.BigEndian.PutUint64(header[8:], 512) // a backing file name at offset 512
+	require.NoError(t, os.WriteFile(qcow, header, 0o600))
 
-	cfg = &VMConfig{Cpus: &CpusConfig{BootVcpus: 1, MaxVcpus: 1, Nested: ptr(false)}}
-	err = r.checkFields("VmConfig", cfg)
-	require.ErrorIs(t, err, ErrUnsupportedField, "a pointer to false is set")
-	assert.ErrorContains(t, err, "vmConfig.cpus.nested")
-	assert.ErrorContains(t, err, "first in CH v50.2")
-}
-
-func TestCheckFieldsIgnoresUnsetFields(t *testing.T) {
-	r := oldRelease("v48.0")
-	for name, v := range map[string]any{
-		"nil pointers":      &VMConfig{Cpus: &CpusConfig{BootVcpus: 2, MaxVcpus: 4}, Payload: PayloadConfig{Kernel: ptr("/k")}},
-		"omitted slices":    &VMConfig{Net: []NetConfig{{ID: ptr("a"), Mac: ptr("m")}}},
-		"nil config":        (*VMConfig)(nil),
-		"empty config":      &VMConfig{},
-		"zero non-omitted":  &VMConfig{Cpus: &CpusConfig{}},
-		"zero struct value": VMConfig{},
-	} {
-		assert.NoError(t, r.checkFields("VmConfig", v), name)
+	// What v48's vm.info reports: every default filled in.
+	cfg := &VMConfig{
+		Payload: PayloadConfig{Kernel: ptr("/k")},
+		Serial:  &SerialConfig{Mode: ConsoleModeFile, File: ptr("/s"), Iommu: ptr(false)},
+		Disks:   []DiskConfig{{Path: &raw}, {Path: &qcow}},
 	}
-	assert.NoError(t, r.checkFields("NoSuchSchema", &VMConfig{Rtc: &RtcConfig{}}), "a schema the release lacks is not checked here")
-}
-
-func TestCheckFieldsRemovedField(t *testing.T) {
-	type v53GenericVhostUserConfig struct { // queue_size is gone, last in v52.0
-		QueueSizes []uint16 `json:"queue_sizes"`
-		Socket     string   `json:"socket"`
-	}
-	r := &Release{Version: "v53.0", Schemas: map[string]reflect.Type{"GenericVhostUserConfig": reflect.TypeFor[v53GenericVhostUserConfig]()}}
-	err := r.checkFields("GenericVhostUserConfig", &GenericVhostUserConfig{QueueSize: []uint16{256}})
-	require.ErrorIs(t, err, ErrUnsupportedField)
-	assert.ErrorContains(t, err, "GenericVhostUserConfig.queue_size, last in CH v52.0")
-	assert.ErrorContains(t, err, "use an older release")
-}
-
-func TestEncodeBodyDropsUnknownZeroFields(t *testing.T) {
-	r := oldRelease("v52.0")
-	body, err := r.encodeBody("GenericVhostUserConfig", &GenericVhostUserConfig{Socket: "/s", VirtioID: ptr(uint32(26))})
+	got, changes, err := to.Convert(cfg, from)
 	require.NoError(t, err)
-	var got map[string]any
-	require.NoError(t, json.Unmarshal(body, &got))
-	assert.Equal(t, map[string]any{"socket": "/s", "virtio_id": float64(26)}, got, "queue_sizes, unknown to v52.0, is not sent as null")
-
-	_, err = r.encodeBody("GenericVhostUserConfig", &GenericVhostUserConfig{Socket: "/s", QueueSizes: []uint16{1}})
-	require.ErrorIs(t, err, ErrUnsupportedField)
-	assert.ErrorContains(t, err, "first in CH v53.0")
-
-	// Nested: a zero non-omitted member inside a list element.
-	doc := map[string]any{"a": []any{map[string]any{"x": 1, "y": nil}}}
-	deletePath(doc, jsonPath{"a", 0, "y"})
-	assert.Equal(t, map[string]any{"a": []any{map[string]any{"x": 1}}}, doc)
-	deletePath(doc, jsonPath{"a", 5, "x"}) // out of range: nothing
-	deletePath(doc, jsonPath{"b", "x"})    // absent: nothing
-	assert.Equal(t, map[string]any{"a": []any{map[string]any{"x": 1}}}, doc)
-
-	body, err = (&Release{Version: "v48.0"}).encodeBody("", &VMResize{DesiredVcpus: ptr(2)})
-	require.NoError(t, err)
-	assert.JSONEq(t, `{"desired_vcpus":2}`, string(body))
+	assert.Nil(t, got.Serial.Iommu, "dropped")
+	assert.Equal(t, ptr(false), cfg.Serial.Iommu, "the source config is not changed")
+	assert.Equal(t, ptr(ImageTypeRaw), got.Disks[0].ImageType)
+	assert.Nil(t, got.Disks[1].ImageType, "a qcow2 image is detected as such")
+	assert.Equal(t, ptr(true), got.Disks[1].BackingFiles)
+	var list []string
+	for _, c := range changes {
+		list = append(list, c.String())
+	}
+	assert.Equal(t, []string{
+		"dropped vmConfig.serial.iommu (false)",
+		`set vmConfig.disks[0].image_type ("Raw"): from CH v50.1 an auto-detected raw image refuses writes to its first sector`,
+		"set vmConfig.disks[1].backing_files (true): from CH v50.1 qcow2 backing files are off unless asked for; this image has one",
+	}, list)
 }
 
-// TestCheckFieldsCarriedMember: core's SerialConfig keeps iommu, which
-// VmConfig.serial had while it was a ConsoleConfig (until v51.2); a release
-// whose serial is a SerialConfig without it refuses it, naming v51.2.
-func TestCheckFieldsCarriedMember(t *testing.T) {
-	type newSerialConfig struct {
-		Mode string `json:"mode"`
-	}
-	type newVMConfig struct {
-		Payload oldPayloadConfig `json:"payload"`
-		Serial  *newSerialConfig `json:"serial,omitempty"`
-	}
-	r := &Release{Version: "v53.0", Schemas: map[string]reflect.Type{
-		"VmConfig":     reflect.TypeFor[newVMConfig](),
-		"SerialConfig": reflect.TypeFor[newSerialConfig](),
-	}}
-	cfg := &VMConfig{Serial: &SerialConfig{Mode: ConsoleModeNull, Iommu: ptr(true)}}
-	err := r.checkFields("VmConfig", cfg)
+func TestConvertRefusesWhatItCannotDrop(t *testing.T) {
+	from, to := oldModel(t, "v48.0"), newModel(t)
+	cfg := &VMConfig{Serial: &SerialConfig{Mode: ConsoleModeFile, Iommu: ptr(true)}}
+	_, _, err := to.Convert(cfg, from)
 	require.ErrorIs(t, err, ErrUnsupportedField)
-	assert.ErrorContains(t, err, "vmConfig.serial.iommu (SerialConfig.iommu, last in CH v51.2)")
+	assert.ErrorContains(t, err, "vmConfig.serial.iommu is true, not CH v48.0's default")
+	assert.ErrorContains(t, err, "last in CH v51.2")
+
+	_, _, err = to.Convert(nil, from)
+	require.ErrorIs(t, err, ErrBadConfig)
 }

@@ -6,45 +6,34 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 )
 
-// Sources of CH events (Event.Source).
+// Names of CH events (Event.Name). Most come from source "vm"; "starting"
+// and "shutdown" also from "vmm", the VMM process itself; "activated" and
+// "reset" from "virtio-device" (property "id").
 const (
-	EventSourceVMM          = "vmm"
-	EventSourceVM           = "vm"
-	EventSourceVirtioDevice = "virtio-device"
-	EventSourceCPUManager   = "cpu_manager"
-)
-
-// Names of CH events (Event.Name). Most have source "vm"; "starting" and
-// "shutdown" also come from "vmm" (the VMM process itself).
-const (
-	EventStarting     = "starting"
 	EventBooting      = "booting"
 	EventBooted       = "booted"
-	EventPausing      = "pausing"
 	EventPaused       = "paused"
-	EventResuming     = "resuming"
 	EventResumed      = "resumed"
 	EventShutdown     = "shutdown"
-	EventRebooting    = "rebooting"
 	EventRebooted     = "rebooted"
-	EventSnapshotting = "snapshotting"
 	EventSnapshotted  = "snapshotted"
-	EventRestoring    = "restoring"
 	EventRestored     = "restored"
 	EventDeleted      = "deleted"
-	EventResizing     = "resizing"
 	EventResized      = "resized"
 	EventPanic        = "panic"
-	EventActivated    = "activated" // virtio-device, property "id"
-	EventReset        = "reset"     // virtio-device, property "id"
+	EventActivated    = "activated"
 	EventCreateVCPU   = "create_vcpu"
+	EventSourceVM     = "vm"
+	EventSourceVMM    = "vmm"
+	EventSourceDevice = "virtio-device"
 )
 
-// An Event is one entry of CH's event monitor (--event-monitor), such as
-// {source "vm", name "booted"}.
+// An Event is one entry of CH's event monitor, such as {source "vm", name
+// "booted"}.
 type Event struct {
 	// Time is when it happened: the VMM's start time, as seen by this
 	// program, plus Elapsed. Approximate (milliseconds).
@@ -54,8 +43,7 @@ type Event struct {
 	Elapsed time.Duration
 	// Source is what emitted it: "vmm", "vm", "virtio-device", …
 	Source string
-	// Name is what happened: "booted", "paused", "shutdown", … (the Event*
-	// constants).
+	// Name is what happened: "booted", "paused", "shutdown", …
 	Name string
 	// Properties are the event's details (nil when it has none).
 	Properties map[string]string
@@ -69,6 +57,9 @@ func (e Event) String() string {
 	return fmt.Sprintf("%s %s %v", e.Source, e.Name, e.Properties)
 }
 
+// isVMMShutdown reports CH's last event of an orderly exit.
+func (e Event) isVMMShutdown() bool { return e.Source == EventSourceVMM && e.Name == EventShutdown }
+
 // chEvent is the JSON CH writes, pretty-printed, one object after the other,
 // separated by blank lines: the timestamp is a serde Duration.
 type chEvent struct {
@@ -81,17 +72,21 @@ type chEvent struct {
 	Properties map[string]string `json:"properties"`
 }
 
-// eventBuffer is how many events wait for a slow reader before further ones
-// are dropped (CH's writes are non-blocking: a full pipe would cut its JSON).
-const eventBuffer = 256
+// maxEventSize bounds one event of CH's monitor (a few hundred bytes in
+// practice); a bigger one ends the reading of the stream.
+const maxEventSize = 64 << 10
 
-// readEvents decodes CH's event stream r into out until r ends, then closes
-// out. start is when the VMM started. Events are dropped (and logged) when
-// out is full; a malformed stream is logged and drained.
-func readEvents(r io.Reader, start time.Time, out chan<- Event, log *slog.Logger) {
-	defer close(out)
-	dec := json.NewDecoder(r)
+// eventBuffer is how many events wait in Process.Events for a slow reader
+// before further ones are dropped (and logged).
+const eventBuffer = 64
+
+// readEvents decodes CH's event stream r until it ends, handing each event
+// to h. A malformed or oversized event is logged and the rest drained.
+func readEvents(r io.Reader, start time.Time, h *eventHub, log *slog.Logger) {
+	lr := &limitedEvents{r: r}
+	dec := json.NewDecoder(lr)
 	for {
+		lr.n = 0
 		var ce chEvent
 		err := dec.Decode(&ce)
 		if errors.Is(err, io.EOF) {
@@ -103,17 +98,112 @@ func readEvents(r io.Reader, start time.Time, out chan<- Event, log *slog.Logger
 			return
 		}
 		elapsed := time.Duration(ce.Timestamp.Secs)*time.Second + time.Duration(ce.Timestamp.Nanos)
-		ev := Event{
-			Time:       start.Add(elapsed),
-			Elapsed:    elapsed,
-			Source:     ce.Source,
-			Name:       ce.Event,
-			Properties: ce.Properties,
-		}
-		select {
-		case out <- ev:
-		default:
-			log.Warn("cloud-hypervisor event dropped: nobody reads Process.Events", "event", ev.String())
+		h.publish(Event{Time: start.Add(elapsed), Elapsed: elapsed, Source: ce.Source, Name: ce.Event, Properties: ce.Properties})
+	}
+}
+
+// limitedEvents fails a read once one event has taken more than
+// maxEventSize bytes (n counts since the last event).
+type limitedEvents struct {
+	r io.Reader
+	n int
+}
+
+func (l *limitedEvents) Read(p []byte) (int, error) {
+	if l.n > maxEventSize {
+		return 0, fmt.Errorf("an event of more than %d bytes", maxEventSize)
+	}
+	n, err := l.r.Read(p)
+	l.n += n
+	return n, err
+}
+
+// eventHub hands a VMM's events to whoever waits for them: the channel of
+// Process.Events (made on first use) and the waiters of WaitEvent. It
+// remembers whether CH reported its orderly shutdown.
+type eventHub struct {
+	log *slog.Logger
+
+	mu       sync.Mutex
+	ch       chan Event // nil until Events is called
+	closed   bool
+	waiters  map[*eventWaiter]struct{}
+	shutdown bool // a "vmm shutdown" event was seen
+}
+
+type eventWaiter struct {
+	match func(Event) bool
+	found chan Event // buffered 1
+}
+
+func (h *eventHub) publish(e Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e.isVMMShutdown() {
+		h.shutdown = true
+	}
+	for w := range h.waiters {
+		if w.match(e) {
+			w.found <- e
+			delete(h.waiters, w)
 		}
 	}
+	if h.ch != nil {
+		select {
+		case h.ch <- e:
+		default:
+			h.log.Warn("cloud-hypervisor event dropped: nobody reads Process.Events", "event", e.String())
+		}
+	}
+}
+
+// events returns the channel of Process.Events.
+func (h *eventHub) events() <-chan Event {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ch == nil {
+		h.ch = make(chan Event, eventBuffer)
+		if h.closed {
+			close(h.ch)
+		}
+	}
+	return h.ch
+}
+
+// wait registers a waiter for the first event match accepts.
+func (h *eventHub) wait(match func(Event) bool) (*eventWaiter, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, false
+	}
+	w := &eventWaiter{match: match, found: make(chan Event, 1)}
+	if h.waiters == nil {
+		h.waiters = map[*eventWaiter]struct{}{}
+	}
+	h.waiters[w] = struct{}{}
+	return w, true
+}
+
+func (h *eventHub) cancel(w *eventWaiter) {
+	h.mu.Lock()
+	delete(h.waiters, w)
+	h.mu.Unlock()
+}
+
+// close ends the stream: the VMM has exited.
+func (h *eventHub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	if h.ch != nil {
+		close(h.ch)
+	}
+	h.waiters = nil
+}
+
+func (h *eventHub) sawShutdown() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.shutdown
 }

@@ -11,17 +11,16 @@ import (
 )
 
 // Create, boot, pause and snapshot a VM through the version-neutral API of a
-// running VMM, then restore it into a new VMM of exactly the release that
-// wrote the snapshot. (chsim/chsimtest has a runnable version of this
-// example, against the simulator.)
+// running VMM, then restore it into a new VMM of the release that wrote the
+// snapshot. (chsim/chsimtest has a runnable version of this example,
+// against the simulator.)
 func ExampleHypervisor() {
 	ctx := context.Background()
-	conn, err := core.Connect(ctx, "/run/myapp/vm1/api.sock")
+	h, err := core.Connect(ctx, "/run/myapp/vm1/api.sock")
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer conn.Close()
-	h := conn.Hypervisor()
+	defer h.Close()
 
 	cfg := core.DirectBoot{
 		Kernel:     "/var/lib/myapp/vmlinux",
@@ -30,7 +29,7 @@ func ExampleHypervisor() {
 		MemoryMiB:  512,
 		SerialFile: "/var/lib/myapp/vm1/serial.log",
 	}.Config()
-	if err := h.CreateVM(ctx, cfg); err != nil {
+	if err := h.CreateVM(ctx, cfg, nil); err != nil {
 		log.Fatal(err) // a *core.APIError with CH's messages
 	}
 	if err := h.BootVM(ctx); err != nil {
@@ -46,10 +45,11 @@ func ExampleHypervisor() {
 		log.Fatal(err)
 	}
 
-	// The snapshot records the release that wrote it; RestoreProcess starts
-	// exactly that one and restores it, here resumed.
+	// The snapshot records the build that wrote it; RestoreProcess starts
+	// that release (or a newer point release of its major) and restores
+	// it, here resumed.
 	proc, err := core.RestoreProcess(ctx, "/var/lib/myapp", "/var/lib/myapp/vm1/snapshot", "/run/myapp/vm1/api.sock",
-		core.WithRestoreOptions(core.RestoreOptions{Resume: true}))
+		core.RestoreOptions{Resume: true})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func ExampleHypervisor() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("VM", info.State, "on CH", proc.Version())
+	fmt.Println("VM", info.State, "on CH", proc.Release())
 }
 
 // Set a field only where the release has it: a config field the VMM's
@@ -66,17 +66,17 @@ func ExampleHypervisor() {
 // release that introduced it.
 func ExampleRelease_Has() {
 	ctx := context.Background()
-	conn, err := core.Connect(ctx, "/run/myapp/vm1/api.sock")
+	h, err := core.Connect(ctx, "/run/myapp/vm1/api.sock")
 	if err != nil {
 		log.Fatal(err)
 	}
-	h := conn.Hypervisor()
+	defer h.Close()
 	cfg := core.DirectBoot{Kernel: "/var/lib/myapp/vmlinux"}.Config()
 	if h.Release().Has("CpusConfig.nested") {
 		no := false
 		cfg.Cpus.Nested = &no // CH defaults to nested virtualisation on
 	}
-	if err := h.CreateVM(ctx, cfg); errors.Is(err, core.ErrUnsupportedField) {
+	if err := h.CreateVM(ctx, cfg, nil); errors.Is(err, core.ErrUnsupportedField) {
 		log.Fatal(err) // "… has no field vmConfig.cpus.nested (CpusConfig.nested, first in CH v50.2) …"
 	}
 	// Operations differ too: resize-disk exists from v50.2.
@@ -85,23 +85,62 @@ func ExampleRelease_Has() {
 	}
 }
 
-// Restore a snapshot with new TAP devices for its net devices, passed to
-// CH with SCM_RIGHTS.
-func ExampleRestoreOptions_netFDs() {
+// Move a VM that was shut down to a newer release: its config, as the old
+// release reports it, converted for the new one.
+func ExampleRelease_Convert() {
 	ctx := context.Background()
-	conn, err := core.Connect(ctx, "/run/myapp/vm2/api.sock")
+	old, err := core.Connect(ctx, "/run/myapp/vm1/api.sock") // say CH v48.0, VM shut down
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer old.Close()
+	info, err := old.VMInfo(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	next, err := core.Lookup("v53")
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg, changes, err := next.Convert(&info.Config, old.Release())
+	if err != nil {
+		log.Fatal(err) // a member CH v53 lacks that holds something else than v48's default
+	}
+	for _, c := range changes {
+		fmt.Println(c) // dropped vmConfig.serial.iommu (false), set vmConfig.disks[0].image_type ("Raw"): …
+	}
+	proc, err := core.StartProcess(ctx, next, "/var/lib/myapp", "/run/myapp/vm1/next.sock")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := proc.Hypervisor().CreateVM(ctx, cfg, nil); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// Create a VM whose net device uses a TAP device this program opened, and
+// restore a snapshot of it with a new one: CH gets the TAPs with
+// SCM_RIGHTS.
+func ExampleNetFDs() {
+	ctx := context.Background()
+	h, err := core.Connect(ctx, "/run/myapp/vm2/api.sock")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer h.Close()
 	tap, err := os.OpenFile("/dev/net/tun", os.O_RDWR, 0) // then TUNSETIFF, as usual
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer tap.Close()
-	err = conn.Hypervisor().Restore(ctx, "/var/lib/myapp/vm1/snapshot", core.RestoreOptions{
-		NetFDs: map[string][]*os.File{"net0": {tap}},
-		Resume: true,
-	})
+	cfg := core.DirectBoot{Kernel: "/var/lib/myapp/vmlinux"}.Config()
+	id := "net0"
+	cfg.Net = []core.NetConfig{{ID: &id}}
+	if err := h.CreateVM(ctx, cfg, core.NetFDs{id: {tap}}); err != nil {
+		log.Fatal(err)
+	}
+	// … later, in a fresh VMM:
+	err = h.Restore(ctx, "/var/lib/myapp/vm2/snapshot", core.RestoreOptions{NetFDs: core.NetFDs{id: {tap}}, Resume: true})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -4,8 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/chvmm/chvmm/core/driver"
 )
 
 // Layout of extracted binaries below a data directory:
@@ -19,10 +24,10 @@ const (
 	dirMode = 0o755
 	// lockName is the lock file, in the binary's directory, that processes
 	// extracting the same binary serialise on with flock(2).
-	lockName = "." + BinaryName + ".lock"
+	lockName = "." + driver.BinaryName + ".lock"
 	// tempPrefix starts the name of the temporary file an extraction writes
 	// before renaming it into place; leftovers of a crash are removed.
-	tempPrefix = "." + BinaryName + ".tmp-"
+	tempPrefix = "." + driver.BinaryName + ".tmp-"
 )
 
 // binaryDirs returns the directories, below the data directory, that hold
@@ -32,30 +37,11 @@ func binaryDirs(version, arch string) []string {
 	return []string{"system", "binaries", version, arch}
 }
 
-// GetBinaryPath returns the path of the CH binary of the release Lookup(version)
-// finds (an exact version such as "v50.2" or a constraint such as ">= 49")
-// for the host architecture, below dataDir, extracting it first if needed.
-//
-// See [Release.BinaryPath] for what extraction guarantees.
-func GetBinaryPath(dataDir, version string) (string, error) {
-	r, err := Lookup(version)
-	if err != nil {
-		return "", err
-	}
-	return r.BinaryPath(dataDir, HostArch())
-}
-
-// BinaryPath returns the path of the release's CH binary for arch
-// ("x86_64" or "aarch64"),
-// {dataDir}/system/binaries/{version}/{arch}/cloud-hypervisor, extracting the
-// embedded binary there first if it is missing or differs from it. It is
-// BinaryPathContext with context.Background().
-func (r *Release) BinaryPath(dataDir, arch string) (string, error) {
-	return r.BinaryPathContext(context.Background(), dataDir, arch)
-}
-
-// BinaryPathContext is [Release.BinaryPath]; ctx bounds the version check of
-// a freshly extracted binary.
+// BinaryPath returns the path of the release's CH binary for this build's
+// architecture, {dataDir}/system/binaries/{version}/{arch}/cloud-hypervisor,
+// extracting the embedded binary there first if it is missing or differs
+// from it. ctx bounds the version check of a freshly extracted binary. A
+// build without the binary is an error matching ErrNoBinary.
 //
 // Extraction is:
 //   - atomic: the binary is written to a temporary file in its directory,
@@ -76,26 +62,28 @@ func (r *Release) BinaryPath(dataDir, arch string) (string, error) {
 // Once a binary is extracted or verified, later calls in the process only
 // Lstat it and compare its identity (device, inode, size, mode, times) with
 // what was verified; they hash it again only if it changed.
-func (r *Release) BinaryPathContext(ctx context.Context, dataDir, arch string) (string, error) {
+func (r *Release) BinaryPath(ctx context.Context, dataDir string) (string, error) {
 	if dataDir == "" {
-		return "", fmt.Errorf("extract CH %s: empty data directory: %w; pass the directory chvmm keeps its files in (for example /var/lib/chvmm)", r.Version, fs.ErrInvalid)
+		return "", fmt.Errorf("extract CH %s: empty data directory: %w; pass the directory chvmm keeps its files in (for example /var/lib/chvmm)", r.tag, fs.ErrInvalid)
 	}
-	p, err := r.payload(arch)
+	p, err := r.payload()
 	if err != nil {
 		return "", err
 	}
 	if !filepath.IsAbs(dataDir) {
 		if dataDir, err = filepath.Abs(dataDir); err != nil {
-			return "", fmt.Errorf("extract CH %s: data directory: %w", r.Version, err)
+			return "", fmt.Errorf("extract CH %s: data directory: %w", r.tag, err)
 		}
 	}
-	path := filepath.Join(append(append([]string{dataDir}, binaryDirs(r.Version, arch)...), BinaryName)...)
+	path := filepath.Join(append(append([]string{dataDir}, binaryDirs(r.tag, p.arch)...), driver.BinaryName)...)
 	if verifiedBinaries.current(path, p) {
 		return path, nil
 	}
-	mu := extractLocks.forPath(path)
-	mu.Lock()
-	defer mu.Unlock()
+	unlock, err := extractLocks.lock(ctx, path)
+	if err != nil {
+		return "", fmt.Errorf("extract CH %s: %w", r.tag, err)
+	}
+	defer unlock()
 	if verifiedBinaries.current(path, p) { // another goroutine just did it
 		return path, nil
 	}
@@ -134,16 +122,37 @@ func (c *verifiedCache) store(path string, p *payload, id fileID) {
 
 func (c *verifiedCache) clear() { c.m.Clear() }
 
+// matches reports whether id is the file verified at path.
+func (c *verifiedCache) matches(path string, id fileID) bool {
+	v, ok := c.m.Load(path)
+	return ok && v.(verifiedFile).id == id
+}
+
+func (c *verifiedCache) forget(path string) { c.m.Delete(path) }
+
 // extractLocks serialises the goroutines of this process that extract the
 // same path, so that only one of them waits for the file lock.
 var extractLocks pathLocks
 
-type pathLocks struct{ m sync.Map } // path → *sync.Mutex
-
-func (l *pathLocks) forPath(path string) *sync.Mutex {
-	if mu, ok := l.m.Load(path); ok {
-		return mu.(*sync.Mutex)
+// openBinary returns the release's extracted binary (see BinaryPath), open
+// for reading: the file that was verified, which StartProcess runs through
+// its descriptor. A file replaced after the check is verified again.
+func (r *Release) openBinary(ctx context.Context, dataDir string) (*os.File, error) {
+	for range 2 {
+		path, err := r.BinaryPath(ctx, dataDir)
+		if err != nil {
+			return nil, err
+		}
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err == nil && verifiedBinaries.matches(path, idOf(&st)) {
+			return os.NewFile(uintptr(fd), path), nil
+		}
+		unix.Close(fd)
+		verifiedBinaries.forget(path) // replaced between the check and the open: check again
 	}
-	mu, _ := l.m.LoadOrStore(path, new(sync.Mutex))
-	return mu.(*sync.Mutex)
+	return nil, fmt.Errorf("%w: the extracted CH %s binary below %s keeps changing under chvmm; another program writes there", ErrUnsafePath, r.tag, dataDir)
 }

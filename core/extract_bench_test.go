@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/chvmm/chvmm/core/driver"
 )
 
 // benchPayload is a 4 MiB binary, about the size of a CH release: a script
@@ -30,7 +32,7 @@ func BenchmarkExtractCold(b *testing.B) {
 	bin := benchPayload("v96.0")
 	r := testRelease("v96.0", bin)
 	dataDir := b.TempDir()
-	path, err := r.BinaryPath(dataDir, HostArch())
+	path, err := r.BinaryPath(b.Context(), dataDir)
 	if err != nil {
 		b.Fatal(err) // also hashes the embedded binary and checks its version, once per process
 	}
@@ -42,7 +44,7 @@ func BenchmarkExtractCold(b *testing.B) {
 		}
 		verifiedBinaries.clear()
 		b.StartTimer()
-		if _, err := r.BinaryPath(dataDir, HostArch()); err != nil {
+		if _, err := r.BinaryPath(b.Context(), dataDir); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -53,7 +55,7 @@ func BenchmarkExtractCold(b *testing.B) {
 func BenchmarkCopyBaseline(b *testing.B) {
 	bin := benchPayload("v96.0")
 	dir := b.TempDir()
-	final := filepath.Join(dir, BinaryName)
+	final := filepath.Join(dir, driver.BinaryName)
 	b.SetBytes(int64(len(bin)))
 	for b.Loop() {
 		tmp := filepath.Join(dir, tempPrefix+"bench")
@@ -86,12 +88,12 @@ func BenchmarkCopyBaseline(b *testing.B) {
 func BenchmarkGetBinaryPathWarm(b *testing.B) {
 	registerTestRelease(b, "v96.0", benchPayload("v96.0"))
 	dataDir := b.TempDir()
-	want, err := GetBinaryPath(dataDir, "v96.0")
+	want, err := getBinaryPath(b, dataDir, "v96.0")
 	if err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if got, err := GetBinaryPath(dataDir, "v96.0"); err != nil || got != want {
+		if got, err := getBinaryPath(b, dataDir, "v96.0"); err != nil || got != want {
 			b.Fatal(got, err)
 		}
 	}

@@ -8,10 +8,11 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
-	"testing/fstest"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/chvmm/chvmm/core/driver"
 )
 
 // Test-only CH versions, one per test that registers a release or shares
@@ -24,14 +25,6 @@ func chScript(version string) []byte {
 	return []byte("#!/bin/sh\necho 'cloud-hypervisor " + version + "'\n")
 }
 
-// testRelease is a release embedding bin for the host architecture.
-func testRelease(version string, bin []byte) *Release {
-	return &Release{
-		Version:  version,
-		Binaries: fstest.MapFS{HostArch() + "/" + BinaryName: {Data: bin, Mode: 0o755}},
-	}
-}
-
 // resetExtractCache forgets what this process verified and hashed, as a new
 // process would.
 func resetExtractCache() {
@@ -41,7 +34,7 @@ func resetExtractCache() {
 
 // binPath is where r's host binary lands below dataDir.
 func binPath(dataDir string, r *Release) string {
-	return filepath.Join(dataDir, "system", "binaries", r.Version, HostArch(), BinaryName)
+	return filepath.Join(dataDir, "system", "binaries", r.tag, hostArch(), driver.BinaryName)
 }
 
 // dirEntries lists the names in dir.
@@ -60,8 +53,8 @@ func dirEntries(t *testing.T, dir string) []string {
 // lock file and nothing else (no temporary file).
 func requireOnlyBinary(t *testing.T, dir string, want []byte) {
 	t.Helper()
-	require.ElementsMatch(t, []string{BinaryName, lockName}, dirEntries(t, dir))
-	got, err := os.ReadFile(filepath.Join(dir, BinaryName))
+	require.ElementsMatch(t, []string{driver.BinaryName, lockName}, dirEntries(t, dir))
+	got, err := os.ReadFile(filepath.Join(dir, driver.BinaryName))
 	require.NoError(t, err)
 	require.Equal(t, want, got)
 }
@@ -101,7 +94,7 @@ func extractHelperMain(dataDir string) int {
 	for _, err := range errs {
 		fmt.Println("error:", err)
 	}
-	p, err := r.payload(HostArch())
+	p, err := r.payload()
 	if err != nil {
 		fmt.Println("error:", err)
 		return 1

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/chvmm/chvmm/core/driver"
 )
 
 // fileID identifies a file's content as far as Lstat can tell: a write in
@@ -47,7 +49,7 @@ func extractBinary(ctx context.Context, dataDir string, p *payload) (fileID, err
 	// file systems commit them in order with the binary's directory anyway,
 	// and each fsync costs a device cache flush (about 0.5 ms apiece, which
 	// made cold extraction twice the cost of the copy itself).
-	for _, name := range binaryDirs(p.r.Version, p.arch) {
+	for _, name := range binaryDirs(p.r.tag, p.arch) {
 		child, err := d.mkdirOpen(name)
 		d.close()
 		if err != nil {
@@ -216,25 +218,25 @@ func (d *safeDir) removeTemps() error {
 // missing or different file is not an error; a symlink or non-regular file
 // is.
 func (d *safeDir) verifyBinary(ctx context.Context, p *payload) (fileID, bool, error) {
-	path := d.join(BinaryName)
+	path := d.join(driver.BinaryName)
 	var st unix.Stat_t
-	if err := unix.Fstatat(d.fd, BinaryName, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := unix.Fstatat(d.fd, driver.BinaryName, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			return fileID{}, false, nil
 		}
 		return fileID{}, false, fmt.Errorf("stat %s: %w", path, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fileID{}, false, d.unsafePath(BinaryName, "the Cloud Hypervisor binary chvmm extracts")
+		return fileID{}, false, d.unsafePath(driver.BinaryName, "the Cloud Hypervisor binary chvmm extracts")
 	}
 	if st.Size != p.size {
 		return fileID{}, false, nil
 	}
 	// O_NONBLOCK: a FIFO swapped in after the Fstatat must not block us.
-	fd, err := unix.Openat(d.fd, BinaryName, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	fd, err := unix.Openat(d.fd, driver.BinaryName, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) {
-			return fileID{}, false, d.unsafePath(BinaryName, "the Cloud Hypervisor binary chvmm extracts")
+			return fileID{}, false, d.unsafePath(driver.BinaryName, "the Cloud Hypervisor binary chvmm extracts")
 		}
 		return fileID{}, false, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -271,7 +273,7 @@ func (d *safeDir) verifyBinary(ctx context.Context, p *payload) (fileID, bool, e
 // it over the binary's path: a file a VMM executes is replaced (unlinked),
 // never written.
 func (d *safeDir) writeBinary(ctx context.Context, p *payload) (fileID, error) {
-	path := d.join(BinaryName)
+	path := d.join(driver.BinaryName)
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	tmp := tempPrefix + hex.EncodeToString(rnd[:])
@@ -307,7 +309,7 @@ func (d *safeDir) writeBinary(ctx context.Context, p *payload) (fileID, error) {
 	if err := d.syncWhileChecking(ctx, p, tmp, tst.Ino, path); err != nil {
 		return fileID{}, err
 	}
-	if err := unix.Renameat(d.fd, tmp, d.fd, BinaryName); err != nil {
+	if err := unix.Renameat(d.fd, tmp, d.fd, driver.BinaryName); err != nil {
 		return fileID{}, writeError("rename "+tmpPath+" to", path, err)
 	}
 	renamed = true
@@ -315,7 +317,7 @@ func (d *safeDir) writeBinary(ctx context.Context, p *payload) (fileID, error) {
 		return fileID{}, fmt.Errorf("fsync %s: %w", d.path, err)
 	}
 	var st unix.Stat_t
-	if err := unix.Fstatat(d.fd, BinaryName, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := unix.Fstatat(d.fd, driver.BinaryName, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fileID{}, fmt.Errorf("stat %s: %w", path, err)
 	}
 	if st.Ino != tst.Ino || st.Dev != tst.Dev {
@@ -349,7 +351,7 @@ func (d *safeDir) syncWhileChecking(ctx context.Context, p *payload, tmp string,
 
 // copyTo writes the embedded binary to w.
 func (p *payload) copyTo(w io.Writer) error {
-	src, err := p.r.Binaries.Open(p.binaryName())
+	src, err := p.r.d.Binary.Open(driver.BinaryName)
 	if err != nil {
 		return err
 	}

@@ -2,8 +2,11 @@ package core
 
 import (
 	"context"
+
 	"crypto/sha256"
 	"fmt"
+	"github.com/chvmm/chvmm/core/chversion"
+	"github.com/chvmm/chvmm/core/driver"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -29,20 +32,14 @@ type payload struct {
 	versionOK atomic.Bool
 }
 
-type payloadKey struct {
-	r    *Release
-	arch string
-}
+var payloads sync.Map // *Release → *payload
 
-var payloads sync.Map // payloadKey → *payload
-
-// payload returns the embedded binary for arch, hashed. A missing one is an
-// error matching ErrNoBinary.
-func (r *Release) payload(arch string) (*payload, error) {
-	k := payloadKey{r, arch}
-	v, ok := payloads.Load(k)
+// payload returns the embedded binary, hashed. A missing one is an error
+// matching ErrNoBinary.
+func (r *Release) payload() (*payload, error) {
+	v, ok := payloads.Load(r)
 	if !ok {
-		v, _ = payloads.LoadOrStore(k, &payload{r: r, arch: arch})
+		v, _ = payloads.LoadOrStore(r, &payload{r: r, arch: r.d.Arch})
 	}
 	p := v.(*payload)
 	p.once.Do(p.load)
@@ -50,22 +47,17 @@ func (r *Release) payload(arch string) (*payload, error) {
 }
 
 func (p *payload) load() {
-	if v, err := parseReleaseVersion(p.r.Version); err != nil || canonical(v) != p.r.Version {
-		p.err = fmt.Errorf("extract CH %q: %w: a release's Version must be vMAJOR.MINOR (Register sets it)", p.r.Version, ErrBadVersion)
-		return
+	fi, err := p.r.binaryInfo()
+	if err == nil && !validArch(p.arch) {
+		err = fmt.Errorf("%w for %q in CH %s: not an architecture name (want x86_64 or aarch64)", ErrNoBinary, p.arch, p.r.tag)
 	}
-	if !validArch(p.arch) {
-		p.err = fmt.Errorf("%w for %q in CH %s: not an architecture name (want %s or %s)", ErrNoBinary, p.arch, p.r.Version, ArchX86_64, ArchAarch64)
-		return
-	}
-	fi, err := p.r.binaryInfo(p.arch)
 	if err != nil {
 		p.err = err
 		return
 	}
-	f, err := p.r.Binaries.Open(p.binaryName())
+	f, err := p.r.d.Binary.Open(driver.BinaryName)
 	if err != nil {
-		p.err = fmt.Errorf("CH %s: open embedded %s: %w", p.r.Version, p.binaryName(), err)
+		p.err = fmt.Errorf("CH %s: open embedded %s: %w", p.r.tag, driver.BinaryName, err)
 		return
 	}
 	defer f.Close()
@@ -76,15 +68,12 @@ func (p *payload) load() {
 		err = fmt.Errorf("read %d bytes, its size is %d", n, fi.Size())
 	}
 	if err != nil {
-		p.err = fmt.Errorf("CH %s: read embedded %s: %w", p.r.Version, p.binaryName(), err)
+		p.err = fmt.Errorf("CH %s: read embedded %s: %w", p.r.tag, driver.BinaryName, err)
 		return
 	}
 	p.size = n
 	h.Sum(p.digest[:0])
 }
-
-// binaryName is the payload's name inside Release.Binaries.
-func (p *payload) binaryName() string { return p.arch + "/" + BinaryName }
 
 // checkVersion runs the binary at path (a copy of the payload, byte for
 // byte) and checks that it reports the release's version; shownAs names it in
@@ -92,17 +81,17 @@ func (p *payload) binaryName() string { return p.arch + "/" + BinaryName }
 // binary for another architecture than the host's cannot run and is not
 // checked.
 func (p *payload) checkVersion(ctx context.Context, path, shownAs string) error {
-	if p.arch != HostArch() || p.versionOK.Load() {
+	if p.arch != hostArch() || p.versionOK.Load() {
 		return nil
 	}
 	p.versionChecks.Add(1)
-	bv, err := ParseVersion(ctx, path)
+	bv, err := chversion.ReadBinary(ctx, path)
 	if err != nil {
-		return fmt.Errorf("check the version of CH %s binary %s: %w", p.r.Version, shownAs, err)
+		return fmt.Errorf("check the version of CH %s binary %s: %w", p.r.tag, shownAs, err)
 	}
-	if bv.Version != p.r.Version {
+	if bv.Version != p.r.tag {
 		return fmt.Errorf("%w: %s reports %s (%q) but is embedded as CH %s; the version module embeds the wrong binary: run `make binaries` again and rebuild",
-			ErrVersionMismatch, shownAs, bv.Version, bv.Raw, p.r.Version)
+			ErrVersionMismatch, shownAs, bv.Version, bv.Raw, p.r.tag)
 	}
 	p.versionOK.Store(true)
 	return nil

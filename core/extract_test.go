@@ -5,6 +5,7 @@ package core
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -15,23 +16,29 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/chvmm/chvmm/core/chversion"
 )
 
 // registerTestRelease registers a release of version embedding bin, once
 // per test binary (so -count=N works), and returns it.
 func registerTestRelease(t testing.TB, version string, bin []byte) *Release {
 	t.Helper()
-	if r, err := Lookup(version); err == nil && r.Version == version {
-		return r
+	return registered(t, testDriver(version, bin))
+}
+
+// getBinaryPath is BinaryPath of the registered release Lookup(version)
+// finds.
+func getBinaryPath(t testing.TB, dataDir, version string) (string, error) {
+	r, err := Lookup(version)
+	if err != nil {
+		return "", err
 	}
-	r := testRelease(version, bin)
-	Register(r)
-	return r
+	return r.BinaryPath(context.Background(), dataDir)
 }
 
 // withUmask runs the test under umask, to show modes are set explicitly.
@@ -40,15 +47,15 @@ func withUmask(t *testing.T, umask int) {
 	t.Cleanup(func() { syscall.Umask(old) })
 }
 
-func TestGetBinaryPath(t *testing.T) {
+func TestBinaryPath(t *testing.T) {
 	withUmask(t, 0o077)
 	bin := chScript("v99.0")
 	r := registerTestRelease(t, "v99.0", bin)
 	dataDir := t.TempDir()
 
-	path, err := GetBinaryPath(dataDir, "v99.0")
+	path, err := getBinaryPath(t, dataDir, "v99.0")
 	require.NoError(t, err)
-	assert.Equal(t, filepath.Join(dataDir, "system", "binaries", "v99.0", HostArch(), "cloud-hypervisor"), path)
+	assert.Equal(t, filepath.Join(dataDir, "system", "binaries", "v99.0", hostArch(), "cloud-hypervisor"), path)
 	requireOnlyBinary(t, filepath.Dir(path), bin)
 
 	fi, err := os.Lstat(path)
@@ -61,15 +68,15 @@ func TestGetBinaryPath(t *testing.T) {
 	}
 
 	for _, want := range []string{"99", "99.0.0", ">= 99, < 100", "~> 99.0"} {
-		got, err := GetBinaryPath(dataDir, want)
+		got, err := getBinaryPath(t, dataDir, want)
 		require.NoError(t, err, want)
 		assert.Equal(t, path, got, want)
 	}
-	got, err := r.BinaryPath(dataDir, HostArch())
+	got, err := r.BinaryPath(t.Context(), dataDir)
 	require.NoError(t, err)
 	assert.Equal(t, path, got)
 
-	ver, err := ParseVersion(t.Context(), path)
+	ver, err := chversion.ReadBinary(t.Context(), path)
 	require.NoError(t, err)
 	assert.Equal(t, "v99.0", ver.Version)
 }
@@ -79,7 +86,7 @@ func TestExtractRelativeDataDir(t *testing.T) {
 	r := testRelease("v99.0", bin)
 	dataDir := t.TempDir()
 	t.Chdir(dataDir)
-	path, err := r.BinaryPath("data", HostArch())
+	path, err := r.BinaryPath(t.Context(), "data")
 	require.NoError(t, err)
 	assert.True(t, filepath.IsAbs(path), path)
 	assert.Equal(t, binPath(filepath.Join(dataDir, "data"), r), path)
@@ -110,7 +117,7 @@ func extractConcurrently(r *Release, dataDir string, n int) []error {
 	for range n {
 		wg.Go(func() {
 			<-start
-			path, err := r.BinaryPath(dataDir, HostArch())
+			path, err := r.BinaryPath(context.Background(), dataDir)
 			if err == nil && path != want {
 				err = errors.New("got path " + path + ", want " + want)
 			}
@@ -174,7 +181,7 @@ func TestExtractConcurrent(t *testing.T) {
 	errs := extractConcurrently(r, dataDir, 64)
 	require.Empty(t, errs)
 
-	p, err := r.payload(HostArch())
+	p, err := r.payload()
 	require.NoError(t, err)
 	writes := p.writes.Load()
 	for i, h := range helpers {
@@ -220,7 +227,7 @@ func TestExtractRepairsDamagedFile(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dataDir := t.TempDir()
-			path, err := r.BinaryPath(dataDir, HostArch())
+			path, err := r.BinaryPath(t.Context(), dataDir)
 			require.NoError(t, err)
 			tc.damage(t, path)
 			damaged, err := os.ReadFile(path)
@@ -229,7 +236,7 @@ func TestExtractRepairsDamagedFile(t *testing.T) {
 			oldIno := inode(t, path)
 
 			resetExtractCache() // as a new process
-			got, err := r.BinaryPath(dataDir, HostArch())
+			got, err := r.BinaryPath(t.Context(), dataDir)
 			require.NoError(t, err)
 			assert.Equal(t, path, got)
 			requireOnlyBinary(t, filepath.Dir(path), bin)
@@ -239,28 +246,28 @@ func TestExtractRepairsDamagedFile(t *testing.T) {
 
 	t.Run("truncated, same process", func(t *testing.T) {
 		dataDir := t.TempDir()
-		path, err := r.BinaryPath(dataDir, HostArch())
+		path, err := r.BinaryPath(t.Context(), dataDir)
 		require.NoError(t, err)
 		require.NoError(t, os.Truncate(path, 3))
-		_, err = r.BinaryPath(dataDir, HostArch())
+		_, err = r.BinaryPath(t.Context(), dataDir)
 		require.NoError(t, err)
 		requireOnlyBinary(t, filepath.Dir(path), bin)
 	})
 
 	t.Run("wrong mode is fixed without a rewrite", func(t *testing.T) {
 		dataDir := t.TempDir()
-		path, err := r.BinaryPath(dataDir, HostArch())
+		path, err := r.BinaryPath(t.Context(), dataDir)
 		require.NoError(t, err)
 		require.NoError(t, os.Chmod(path, 0o644))
 		oldIno := inode(t, path)
 		resetExtractCache()
-		_, err = r.BinaryPath(dataDir, HostArch())
+		_, err = r.BinaryPath(t.Context(), dataDir)
 		require.NoError(t, err)
 		fi, err := os.Stat(path)
 		require.NoError(t, err)
 		assert.Equal(t, fs.FileMode(0o755), fi.Mode())
 		assert.Equal(t, oldIno, statIno(fi))
-		p, err := r.payload(HostArch())
+		p, err := r.payload()
 		require.NoError(t, err)
 		assert.Zero(t, p.writes.Load())
 	})
@@ -275,20 +282,20 @@ func TestExtractRemovesLeftoverTempFiles(t *testing.T) {
 		dir := filepath.Dir(binPath(dataDir, r))
 		require.NoError(t, os.MkdirAll(dir, 0o755))
 		require.NoError(t, os.WriteFile(filepath.Join(dir, tempPrefix+"crashed"), bin[:5], 0o600))
-		_, err := r.BinaryPath(dataDir, HostArch())
+		_, err := r.BinaryPath(t.Context(), dataDir)
 		require.NoError(t, err)
 		requireOnlyBinary(t, dir, bin)
 	})
 
 	t.Run("crash while repairing", func(t *testing.T) {
 		dataDir := t.TempDir()
-		path, err := r.BinaryPath(dataDir, HostArch())
+		path, err := r.BinaryPath(t.Context(), dataDir)
 		require.NoError(t, err)
 		dir := filepath.Dir(path)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, tempPrefix+"a"), bin[:5], 0o600))
 		require.NoError(t, os.WriteFile(filepath.Join(dir, tempPrefix+"b"), nil, 0o600))
 		resetExtractCache()
-		_, err = r.BinaryPath(dataDir, HostArch())
+		_, err = r.BinaryPath(t.Context(), dataDir)
 		require.NoError(t, err)
 		requireOnlyBinary(t, dir, bin)
 	})
@@ -350,7 +357,7 @@ func TestExtractDoesNotRewriteRunningBinary(t *testing.T) {
 	bin := buildFakeCH(t)
 	r := testRelease("v97.0", bin)
 	dataDir := t.TempDir()
-	path, err := r.BinaryPath(dataDir, HostArch())
+	path, err := r.BinaryPath(t.Context(), dataDir)
 	require.NoError(t, err)
 
 	// Plant a tampered binary that still runs: the same program with bytes
@@ -374,7 +381,7 @@ func TestExtractDoesNotRewriteRunningBinary(t *testing.T) {
 	require.Equal(t, "ready", out.Text())
 
 	resetExtractCache() // as a new process
-	got, err := r.BinaryPath(dataDir, HostArch())
+	got, err := r.BinaryPath(t.Context(), dataDir)
 	require.NoError(t, err)
 	assert.Equal(t, path, got)
 
@@ -402,7 +409,7 @@ func TestExtractRefusesSymlinks(t *testing.T) {
 		require.NoError(t, os.WriteFile(target, []byte("precious"), 0o644))
 		require.NoError(t, os.Symlink(target, path))
 
-		_, err := r.BinaryPath(dataDir, HostArch())
+		_, err := r.BinaryPath(t.Context(), dataDir)
 		require.ErrorIs(t, err, ErrUnsafePath)
 		assert.Contains(t, err.Error(), path)
 		assert.Contains(t, err.Error(), "symlink")
@@ -422,7 +429,7 @@ func TestExtractRefusesSymlinks(t *testing.T) {
 		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
 		target := filepath.Join(t.TempDir(), "absent")
 		require.NoError(t, os.Symlink(target, path))
-		_, err := r.BinaryPath(dataDir, HostArch())
+		_, err := r.BinaryPath(t.Context(), dataDir)
 		require.ErrorIs(t, err, ErrUnsafePath)
 		assert.NoFileExists(t, target)
 	})
@@ -433,13 +440,13 @@ func TestExtractRefusesSymlinks(t *testing.T) {
 		require.NoError(t, os.MkdirAll(dir, 0o755))
 		target := filepath.Join(t.TempDir(), "absent")
 		require.NoError(t, os.Symlink(target, filepath.Join(dir, lockName)))
-		_, err := r.BinaryPath(dataDir, HostArch())
+		_, err := r.BinaryPath(t.Context(), dataDir)
 		require.ErrorIs(t, err, ErrUnsafePath)
 		assert.NoFileExists(t, target)
 		assert.NoFileExists(t, binPath(dataDir, r))
 	})
 
-	components := binaryDirs(r.Version, HostArch())
+	components := binaryDirs(r.tag, hostArch())
 	for i, name := range components {
 		t.Run("at directory "+name, func(t *testing.T) {
 			dataDir := t.TempDir()
@@ -449,7 +456,7 @@ func TestExtractRefusesSymlinks(t *testing.T) {
 			link := filepath.Join(parent, name)
 			require.NoError(t, os.Symlink(target, link))
 
-			_, err := r.BinaryPath(dataDir, HostArch())
+			_, err := r.BinaryPath(t.Context(), dataDir)
 			require.ErrorIs(t, err, ErrUnsafePath)
 			assert.Contains(t, err.Error(), link)
 			assert.Contains(t, err.Error(), target)
@@ -461,7 +468,7 @@ func TestExtractRefusesSymlinks(t *testing.T) {
 		real := t.TempDir()
 		dataDir := filepath.Join(t.TempDir(), "link")
 		require.NoError(t, os.Symlink(real, dataDir))
-		path, err := r.BinaryPath(dataDir, HostArch())
+		path, err := r.BinaryPath(t.Context(), dataDir)
 		require.NoError(t, err)
 		assert.Equal(t, binPath(dataDir, r), path)
 		requireOnlyBinary(t, filepath.Dir(binPath(real, r)), bin)
@@ -474,7 +481,7 @@ func TestExtractRefusesNonRegularFiles(t *testing.T) {
 	t.Run("directory at the binary path", func(t *testing.T) {
 		dataDir := t.TempDir()
 		require.NoError(t, os.MkdirAll(binPath(dataDir, r), 0o755))
-		_, err := r.BinaryPath(dataDir, HostArch())
+		_, err := r.BinaryPath(t.Context(), dataDir)
 		require.ErrorIs(t, err, ErrUnsafePath)
 		assert.Contains(t, err.Error(), binPath(dataDir, r))
 	})
@@ -482,7 +489,7 @@ func TestExtractRefusesNonRegularFiles(t *testing.T) {
 	t.Run("file at a directory", func(t *testing.T) {
 		dataDir := t.TempDir()
 		require.NoError(t, os.WriteFile(filepath.Join(dataDir, "system"), nil, 0o644))
-		_, err := r.BinaryPath(dataDir, HostArch())
+		_, err := r.BinaryPath(t.Context(), dataDir)
 		require.ErrorIs(t, err, ErrUnsafePath)
 		assert.Contains(t, err.Error(), filepath.Join(dataDir, "system"))
 	})
@@ -494,7 +501,7 @@ func TestExtractFixesDirectoryModes(t *testing.T) {
 	dataDir := t.TempDir()
 	dir := filepath.Dir(binPath(dataDir, r))
 	require.NoError(t, os.MkdirAll(dir, 0o700)) // as an older chvmm under umask 077
-	_, err := r.BinaryPath(dataDir, HostArch())
+	_, err := r.BinaryPath(t.Context(), dataDir)
 	require.NoError(t, err)
 	for ; dir != dataDir; dir = filepath.Dir(dir) {
 		fi, err := os.Stat(dir)
@@ -507,7 +514,7 @@ func TestExtractVersionMismatch(t *testing.T) {
 	r := testRelease("v94.0", chScript("v93.0"))
 	dataDir := t.TempDir()
 	for range 2 {
-		_, err := r.BinaryPath(dataDir, HostArch())
+		_, err := r.BinaryPath(t.Context(), dataDir)
 		require.ErrorIs(t, err, ErrVersionMismatch)
 		assert.Contains(t, err.Error(), "v93.0")
 		assert.Contains(t, err.Error(), "v94.0")
@@ -520,62 +527,53 @@ func TestExtractErrors(t *testing.T) {
 	bin := chScript("v99.0")
 	registerTestRelease(t, "v99.0", bin)
 	r := testRelease("v99.0", bin)
-	otherArch := ArchAarch64
-	if HostArch() == ArchAarch64 {
-		otherArch = ArchX86_64
-	}
 
 	t.Run("empty data directory", func(t *testing.T) {
-		_, err := GetBinaryPath("", "v99.0")
+		_, err := getBinaryPath(t, "", "v99.0")
 		require.ErrorIs(t, err, fs.ErrInvalid)
 		assert.Contains(t, err.Error(), "empty data directory")
 	})
 	t.Run("data directory is a file", func(t *testing.T) {
 		dataDir := filepath.Join(t.TempDir(), "file")
 		require.NoError(t, os.WriteFile(dataDir, nil, 0o644))
-		_, err := r.BinaryPath(dataDir, HostArch())
+		_, err := r.BinaryPath(t.Context(), dataDir)
 		require.ErrorIs(t, err, syscall.ENOTDIR)
 		assert.Contains(t, err.Error(), dataDir)
 	})
 	t.Run("unknown version", func(t *testing.T) {
-		_, err := GetBinaryPath(t.TempDir(), "v1.0")
+		_, err := getBinaryPath(t, t.TempDir(), "v1.0")
 		require.ErrorIs(t, err, ErrUnknownVersion)
 		assert.Contains(t, err.Error(), "v99.0")
 	})
 	t.Run("malformed version", func(t *testing.T) {
-		_, err := GetBinaryPath(t.TempDir(), "vx.y")
+		_, err := getBinaryPath(t, t.TempDir(), "vx.y")
 		require.ErrorIs(t, err, ErrBadVersion)
 	})
-	t.Run("no binary for arch", func(t *testing.T) {
+	t.Run("no binary", func(t *testing.T) {
 		dataDir := t.TempDir()
-		_, err := r.BinaryPath(dataDir, otherArch)
+		_, err := testRelease("v99.0", nil).BinaryPath(t.Context(), dataDir)
 		require.ErrorIs(t, err, ErrNoBinary)
-		assert.Contains(t, err.Error(), "no binary embedded for "+otherArch+" in CH v99.0; run `make binaries`")
+		assert.Contains(t, err.Error(), "no binary embedded for "+hostArch()+" in CH v99.0: run `make binaries`")
 		assert.Empty(t, dirEntries(t, dataDir))
 	})
-	t.Run("no binaries at all", func(t *testing.T) {
-		_, err := (&Release{Version: "v99.0"}).BinaryPath(t.TempDir(), HostArch())
-		require.ErrorIs(t, err, ErrNoBinary)
-	})
 	t.Run("empty embedded binary", func(t *testing.T) {
-		_, err := testRelease("v99.0", nil).BinaryPath(t.TempDir(), HostArch())
+		_, err := testRelease("v99.0", []byte{}).BinaryPath(t.Context(), t.TempDir())
 		require.ErrorIs(t, err, ErrNoBinary)
 	})
 	t.Run("arch that is no name", func(t *testing.T) {
-		evil := &Release{Version: "v99.0", Binaries: fstest.MapFS{"x/../x86_64/" + BinaryName: {Data: bin}}}
-		for _, arch := range []string{"", "..", "x/../x86_64", "X86_64"} {
-			_, err := evil.BinaryPath(t.TempDir(), arch)
+		for _, arch := range []string{"..", "x/../x86_64", "X86_64"} {
+			d := testDriver("v99.0", bin)
+			d.Arch = arch
+			evil, err := newRelease(d)
+			require.NoError(t, err)
+			_, err = evil.BinaryPath(t.Context(), t.TempDir())
 			require.ErrorIs(t, err, ErrNoBinary, arch)
 		}
-	})
-	t.Run("unregistered release with a bad version", func(t *testing.T) {
-		_, err := testRelease("99.0", bin).BinaryPath(t.TempDir(), HostArch())
-		require.ErrorIs(t, err, ErrBadVersion)
 	})
 	t.Run("embedded binary does not run", func(t *testing.T) {
 		dataDir := t.TempDir()
 		bad := testRelease("v99.0", []byte("\x7fELF garbage"))
-		_, err := bad.BinaryPath(dataDir, HostArch())
+		_, err := bad.BinaryPath(t.Context(), dataDir)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "check the version")
 		assert.NoFileExists(t, binPath(dataDir, bad))
@@ -602,7 +600,7 @@ func TestExtractUnwritableDataDir(t *testing.T) {
 	t.Run("nothing extracted yet", func(t *testing.T) {
 		dataDir := t.TempDir()
 		makeUnwritable(t, dataDir)
-		_, err := r.BinaryPath(dataDir, HostArch())
+		_, err := r.BinaryPath(t.Context(), dataDir)
 		require.ErrorIs(t, err, fs.ErrPermission)
 		assert.Contains(t, err.Error(), filepath.Join(dataDir, "system"))
 		assert.Contains(t, err.Error(), "writable")
@@ -610,17 +608,17 @@ func TestExtractUnwritableDataDir(t *testing.T) {
 
 	t.Run("already extracted", func(t *testing.T) {
 		dataDir := t.TempDir()
-		path, err := r.BinaryPath(dataDir, HostArch())
+		path, err := r.BinaryPath(t.Context(), dataDir)
 		require.NoError(t, err)
 		require.NoError(t, os.Remove(filepath.Join(filepath.Dir(path), lockName)))
 		makeUnwritable(t, filepath.Dir(path))
 		resetExtractCache()
-		got, err := r.BinaryPath(dataDir, HostArch())
+		got, err := r.BinaryPath(t.Context(), dataDir)
 		require.NoError(t, err, "a read-only data directory with the right binary is fine")
 		assert.Equal(t, path, got)
 
 		require.NoError(t, os.Truncate(path, 1))
-		_, err = r.BinaryPath(dataDir, HostArch())
+		_, err = r.BinaryPath(t.Context(), dataDir)
 		require.ErrorIs(t, err, fs.ErrPermission)
 		assert.Contains(t, err.Error(), "writable")
 	})
@@ -632,9 +630,9 @@ func TestExtractUnwritableDataDir(t *testing.T) {
 func TestExtractWarmPath(t *testing.T) {
 	r := registerTestRelease(t, "v95.0", chScript("v95.0"))
 	dataDir := t.TempDir()
-	path, err := GetBinaryPath(dataDir, "v95.0")
+	path, err := getBinaryPath(t, dataDir, "v95.0")
 	require.NoError(t, err)
-	p, err := r.payload(HostArch())
+	p, err := r.payload()
 	require.NoError(t, err)
 
 	type counts struct{ embedded, files, versions, writes int64 }
@@ -643,7 +641,7 @@ func TestExtractWarmPath(t *testing.T) {
 	}
 	before := count()
 	for range 1000 {
-		got, err := GetBinaryPath(dataDir, "95")
+		got, err := getBinaryPath(t, dataDir, "95")
 		require.NoError(t, err)
 		require.Equal(t, path, got)
 	}
@@ -653,7 +651,7 @@ func TestExtractWarmPath(t *testing.T) {
 	// asked again: identical bytes already answered in this process.
 	later := time.Now().Add(time.Hour)
 	require.NoError(t, os.Chtimes(path, later, later))
-	_, err = GetBinaryPath(dataDir, "95")
+	_, err = getBinaryPath(t, dataDir, "95")
 	require.NoError(t, err)
 	want := before
 	want.files++
@@ -661,7 +659,7 @@ func TestExtractWarmPath(t *testing.T) {
 
 	// Another data directory: written once more, but the embedded binary
 	// is neither hashed nor version-checked again.
-	_, err = GetBinaryPath(t.TempDir(), "95")
+	_, err = getBinaryPath(t, t.TempDir(), "95")
 	require.NoError(t, err)
 	want.writes++
 	assert.Equal(t, want, count())

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -29,9 +30,16 @@ import (
 //	--fake-pidfile P         write its pid to P first
 //	--fake-ignore-shutdown   answer vmm.shutdown but keep running; ignore SIGTERM
 //	--fake-print-env         print its environment, sorted, at start
+//	--fake-button B          what vm.power-button does: "poweroff" (the guest
+//	                         powers off: events vm deleted, vmm shutdown, exit
+//	                         0), "vcpu-error" (CH's log line of a failed vCPU,
+//	                         the same events, exit 0), "exit-now" (exit 0 without
+//	                         events), else nothing
 //
-// It serves GET /api/v1/vmm.ping, PUT /api/v1/vmm.shutdown (exit 0) and
-// PUT /api/v1/vm.boot (events booting, booted, virtio-device activated).
+// It serves GET /api/v1/vmm.ping, PUT /api/v1/vmm.shutdown (exit 0),
+// PUT /api/v1/vm.boot (events booting, booted, virtio-device activated),
+// PUT /api/v1/vm.pause (event paused), GET /api/v1/vm.info (state) and
+// PUT /api/v1/vm.power-button.
 
 // fakeCHVersion is what the fake says it is; registered by
 // registerFakeRelease.
@@ -65,6 +73,7 @@ func runFakeCH(args []string) int {
 		apiSocket, eventMonitor, pidfile string
 		delay                            time.Duration
 		exitNow, ignoreShutdown, env     bool
+		button                           string
 	)
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -102,6 +111,8 @@ func runFakeCH(args []string) int {
 			ignoreShutdown = true
 		case a == "--fake-print-env":
 			env = true
+		case a == "--fake-button":
+			button = next()
 		default:
 			fmt.Fprintf(os.Stderr, "error: unexpected argument '%s' found\n\nUsage: cloud-hypervisor [OPTIONS]\n", a)
 			return 2
@@ -140,11 +151,46 @@ func runFakeCH(args []string) int {
 	mux.HandleFunc("GET /api/v1/vmm.ping", func(w http.ResponseWriter, _ *http.Request) {
 		_ = json.NewEncoder(w).Encode(PingInfo{BuildVersion: fakeCHVersion, Version: "89.0.0", PID: os.Getpid(), Features: []string{"kvm"}})
 	})
+	var state atomic.Value
+	state.Store("Created")
 	mux.HandleFunc("PUT /api/v1/vm.boot", func(w http.ResponseWriter, _ *http.Request) {
 		f.event("vm", "booting", nil)
 		f.event("virtio-device", "activated", map[string]string{"id": "_disk0"})
+		state.Store("Running")
 		f.event("vm", "booted", nil)
 		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("PUT /api/v1/vm.pause", func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(20 * time.Millisecond) // CH takes a moment
+		state.Store("Paused")
+		f.event("vm", "paused", nil)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("PUT /api/v1/vm.shutdown", func(w http.ResponseWriter, _ *http.Request) {
+		state.Store("Created")
+		f.event("vm", "shutdown", nil)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /api/v1/vm.info", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = fmt.Fprintf(w, `{"config":{"payload":{}},"state":%q}`, state.Load())
+	})
+	mux.HandleFunc("PUT /api/v1/vm.power-button", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+		w.(http.Flusher).Flush()
+		go func() {
+			time.Sleep(30 * time.Millisecond) // the guest takes a moment
+			switch button {
+			case "vcpu-error":
+				fmt.Fprintln(os.Stderr, "cloud-hypervisor: 41.002s: <vcpu0> ERROR:vmm/src/cpu.rs:1210 -- VCPU generated error: VcpuRun(Unexpected exit reason)")
+				fallthrough
+			case "poweroff":
+				f.event("vm", "deleted", nil)
+				f.event("vmm", "shutdown", nil)
+				syscall.Exit(0)
+			case "exit-now":
+				syscall.Exit(0)
+			}
+		}()
 	})
 	mux.HandleFunc("PUT /api/v1/vmm.shutdown", func(w http.ResponseWriter, _ *http.Request) {
 		if ignoreShutdown {

@@ -19,21 +19,15 @@ import (
 // file descriptors sent with SCM_RIGHTS along with the request on the API
 // connection (TAP devices for vm.add-net, new TAPs for vm.restore), as
 // ch-remote and libvirt send them. The generated clients cannot, so this
-// writes the request itself, on a connection of its own.
-func (c *vmmClient) callWithFiles(ctx context.Context, method, path, schema string, in any, files []*os.File, out any) error {
+// writes the request, whose JSON body is body, itself, on a connection of
+// its own.
+func (c *vmmClient) callWithFiles(ctx context.Context, method, path string, body []byte, files []*os.File, out any) error {
 	op := method + " " + path
 	if err := c.rel.supports(method, path); err != nil {
 		return err
 	}
-	body, err := c.rel.encodeBody(schema, in)
-	if err != nil {
-		if errors.Is(err, ErrUnsupportedField) {
-			return err
-		}
-		return fmt.Errorf("%s: encoding the request: %w", op, err)
-	}
-	if len(body) > MaxRequestBodySize {
-		return fmt.Errorf("%s: request body of %d bytes not sent: Cloud Hypervisor accepts at most %d: %w", op, len(body), MaxRequestBodySize, ErrRequestTooLarge)
+	if len(body) > maxRequestBodySize {
+		return fmt.Errorf("%s: request body of %d bytes not sent: Cloud Hypervisor accepts at most %d: %w", op, len(body), maxRequestBodySize, ErrRequestTooLarge)
 	}
 	fds, err := dupFiles(files)
 	if err != nil {
@@ -80,7 +74,7 @@ func (c *vmmClient) callWithFiles(ctx context.Context, method, path, schema stri
 // connError explains err, a failure on the request's connection: it also
 // wraps ctx's error when ctx ended (the connection was closed because of
 // it), or ErrVMMUnreachable when the VMM closed the connection (it exited),
-// as NewHTTPClient's transport does.
+// as the transport does.
 func connError(ctx context.Context, err error) error {
 	switch {
 	case ctx.Err() != nil:

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chvmm/chvmm/core/driver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -106,12 +107,12 @@ func devNulls(t *testing.T, n int) []*os.File {
 	return fs
 }
 
-var fdRelease = &Release{Version: "v50.2", Endpoints: []Endpoint{{"PUT", "/vm.add-net"}, {"PUT", "/vm.restore"}}}
+var fdRelease = testRelease("v50.2", nil)
 
 func TestAddNetPassesFDs(t *testing.T) {
 	body := `{"id":"tap0","bdf":"0000:00:05.0"}`
 	s := startFDServer(t, "HTTP/1.1 200 \r\nContent-Type: application/json\r\nContent-Length: "+itoa(len(body))+"\r\n\r\n"+body)
-	h := NewHypervisor(fdRelease, s.socket)
+	h := newTestHypervisor(fdRelease, s.socket)
 	info, err := h.AddNet(t.Context(), NetConfig{ID: ptr("tap0")}, devNulls(t, 2)...)
 	require.NoError(t, err)
 	assert.Equal(t, &PciDeviceInfo{ID: "tap0", Bdf: "0000:00:05.0"}, info)
@@ -124,7 +125,7 @@ func TestAddNetPassesFDs(t *testing.T) {
 
 func TestAddNetColdPlugAnswersNoInfo(t *testing.T) {
 	s := startFDServer(t, "HTTP/1.1 204 \r\n\r\n")
-	info, err := NewHypervisor(fdRelease, s.socket).AddNet(t.Context(), NetConfig{}, devNulls(t, 1)...)
+	info, err := newTestHypervisor(fdRelease, s.socket).AddNet(t.Context(), NetConfig{}, devNulls(t, 1)...)
 	require.NoError(t, err)
 	assert.Nil(t, info)
 }
@@ -132,7 +133,7 @@ func TestAddNetColdPlugAnswersNoInfo(t *testing.T) {
 func TestFDPassingErrorAnswer(t *testing.T) {
 	body := `["Error from API","The network device could not be added to the VM","VM is not created"]`
 	s := startFDServer(t, "HTTP/1.1 500 \r\nContent-Type: application/json\r\nContent-Length: "+itoa(len(body))+"\r\n\r\n"+body)
-	_, err := NewHypervisor(fdRelease, s.socket).AddNet(t.Context(), NetConfig{}, devNulls(t, 1)...)
+	_, err := newTestHypervisor(fdRelease, s.socket).AddNet(t.Context(), NetConfig{}, devNulls(t, 1)...)
 	var ae *APIError
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, 500, ae.StatusCode)
@@ -145,13 +146,13 @@ func TestFDPassingHonoursContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := NewHypervisor(fdRelease, s.socket).AddNet(ctx, NetConfig{}, devNulls(t, 1)...)
+	_, err := newTestHypervisor(fdRelease, s.socket).AddNet(ctx, NetConfig{}, devNulls(t, 1)...)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, time.Since(start), 5*time.Second)
 }
 
 func TestFDPassingRefusals(t *testing.T) {
-	h := NewHypervisor(fdRelease, filepath.Join(t.TempDir(), "none.sock"))
+	h := newTestHypervisor(fdRelease, filepath.Join(t.TempDir(), "none.sock"))
 	_, err := h.AddNet(t.Context(), NetConfig{}, nil)
 	require.ErrorIs(t, err, ErrBadConfig)
 	_, err = h.AddNet(t.Context(), NetConfig{}, devNulls(t, 1)...)
@@ -159,7 +160,9 @@ func TestFDPassingRefusals(t *testing.T) {
 	assert.ErrorContains(t, err, "is the VMM running?")
 	assert.ErrorIs(t, err, ErrVMMUnreachable)
 
-	old := NewHypervisor(&Release{Version: "v48.0"}, filepath.Join(t.TempDir(), "none.sock"))
+	noNet, err := newRelease(&driver.Release{Version: "v48.0", API: &driver.API{Schemas: unionAPI().Schemas}})
+	require.NoError(t, err)
+	old := newTestHypervisor(noNet, filepath.Join(t.TempDir(), "none.sock"))
 	_, err = old.AddNet(t.Context(), NetConfig{}, devNulls(t, 1)...)
 	require.ErrorIs(t, err, ErrUnsupported)
 }
@@ -167,8 +170,8 @@ func TestFDPassingRefusals(t *testing.T) {
 func TestRestoreSendsNetFDs(t *testing.T) {
 	s := startFDServer(t, "HTTP/1.1 204 \r\n\r\n")
 	snap := t.TempDir()
-	writeMetadata(t, snap, `{"ch_version": "v50.2", "arch": "`+HostArch()+`"}`)
-	err := NewHypervisor(fdRelease, s.socket).Restore(t.Context(), snap, RestoreOptions{NetFDs: map[string][]*os.File{
+	writeMetadata(t, snap, `{"ch_version": "v50.2", "arch": "`+hostArch()+`"}`)
+	err := newTestHypervisor(fdRelease, s.socket).Restore(t.Context(), snap, RestoreOptions{NetFDs: map[string][]*os.File{
 		"net1": devNulls(t, 1),
 		"net0": devNulls(t, 2),
 	}})

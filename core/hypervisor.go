@@ -11,25 +11,32 @@ import (
 var ErrBadConfig = errors.New("bad configuration")
 
 // Hypervisor is one Cloud Hypervisor VMM, driven through its REST API with
-// version-neutral types. Every registered release implements it (see
-// [Connect] and [Process.Hypervisor]); the release's generated, typed client
-// stays available for anything else.
+// version-neutral types, whatever its release (see [Connect] and
+// [Process.Hypervisor]); the release's generated, typed client stays
+// available for anything else ([ClientAs]). It is safe for concurrent use.
 //
 // Errors from CH are *[APIError] values; an operation the VMM's release
 // does not have is an error matching [ErrUnsupported] that names the first
-// release that has it; a config field the release does not know matches
-// [ErrUnsupportedField].
+// release that has it; a config member (or value) the release does not
+// know matches [ErrUnsupportedField].
 type Hypervisor interface {
-	// Release is the CH release the VMM runs.
+	// Release is the CH release the VMM runs, as the VMM itself reports.
 	Release() *Release
+	// Close closes the idle connections to the VMM; it does not stop it.
+	Close() error
 
 	// Ping returns the VMM's build and version information.
 	Ping(ctx context.Context) (PingInfo, error)
 	// ShutdownVMM stops the VMM process (after shutting its VM down).
 	ShutdownVMM(ctx context.Context) error
 
-	// CreateVM creates the VM from cfg; it does not boot it.
-	CreateVM(ctx context.Context, cfg *VMConfig) error
+	// CreateVM creates the VM from cfg; it does not boot it. taps, when not
+	// nil, gives open TAP devices for net devices of cfg, by their id: CH
+	// takes file descriptors only when a device is added, so these net
+	// devices are added (cold-plugged) right after creation, in order, with
+	// their TAPs passed over the socket. If any step fails, the VM is
+	// deleted again.
+	CreateVM(ctx context.Context, cfg *VMConfig, taps NetFDs) error
 	// BootVM boots the created VM.
 	BootVM(ctx context.Context) error
 	// PauseVM pauses a running VM.
@@ -98,19 +105,25 @@ type Hypervisor interface {
 	ReceiveMigration(ctx context.Context, m ReceiveMigrationData) error
 }
 
-// RestoreOptions tune [Hypervisor.Restore].
+// NetFDs gives open TAP devices to the net devices of a VM, by the net
+// device's id (NetConfig.ID): several for a multi-queue TAP.
+type NetFDs map[string][]*os.File
+
+// RestoreOptions tune [Hypervisor.Restore] and [RestoreProcess].
 type RestoreOptions struct {
-	// Force restores a snapshot written by another CH release, or with no
-	// chvmm metadata. CH does not promise that this works.
+	// Force restores a snapshot written by another major release of CH,
+	// or with no chvmm metadata. CH does not promise that this works.
 	Force bool
 	// Resume resumes the VM once it is restored; CH restores it paused.
+	// From CH v52 the server does it (RestoreConfig.resume); before, chvmm
+	// sends vm.resume after the restore.
 	Resume bool
 	// Prefault populates the guest memory when restoring.
 	Prefault bool
-	// NetFDs gives new TAP file descriptors, by net device id, for net
-	// devices whose fds were passed at creation.
-	NetFDs map[string][]*os.File
-	// Config holds further RestoreConfig fields (memory_restore_mode,
-	// resume, …); its SourceURL is set from the snapshot directory.
-	Config *RestoreConfig
+	// MemoryRestoreMode says how CH restores guest memory (CH v52 and
+	// later); "" leaves CH's default.
+	MemoryRestoreMode MemoryRestoreMode
+	// NetFDs gives new TAP devices for net devices whose TAPs were passed
+	// at creation.
+	NetFDs NetFDs
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -19,19 +18,16 @@ import (
 
 // Errors of starting and supervising a VMM process.
 var (
-	// ErrExitedEarly: the VMM exited before its API answered. The
+	// ErrExitedEarly: the VMM exited before its API was ready. The
 	// [*StartError] carries its exit status and the end of its output.
 	ErrExitedEarly = errors.New("Cloud Hypervisor exited before its API was ready")
 	// ErrNotReady: the VMM's API did not answer a ping in time (see
 	// WithStartTimeout), or answered it wrongly; the VMM was killed.
 	ErrNotReady = errors.New("Cloud Hypervisor API did not become ready")
-	// ErrNotRunning: Attach found no process with that pid.
+	// ErrNotRunning: Attach found no such process, or another process
+	// than the Handle names.
 	ErrNotRunning = errors.New("no such Cloud Hypervisor process")
 )
-
-// exitGrace bounds how long StartProcess waits for the exit status of a VMM
-// whose API socket closed during start.
-const exitGrace = 2 * time.Second
 
 // A StartError is a VMM that failed to start: it exited early
 // (Reason ErrExitedEarly) or its API never answered (Reason ErrNotReady).
@@ -72,121 +68,66 @@ func (e *StartError) Unwrap() []error {
 }
 
 // A Process is a running Cloud Hypervisor VMM: one started by
-// [StartProcess] or taken back by [Attach]. Its methods are safe for
-// concurrent use.
+// [StartProcess] or [RestoreProcess], or taken back by [Attach]. Its
+// methods are safe for concurrent use.
 type Process struct {
-	pid         int
-	socketPath  string
-	socket      socketID
-	version     string
+	handle      Handle
 	release     *Release
-	binary      string
-	logPath     string
+	socket      socketID
 	detached    bool
-	started     time.Time
-	http        *http.Client
-	client      any
-	events      <-chan Event
+	h           *vmmClient
 	log         *slog.Logger
 	stopTimeout time.Duration
-	features    []string // the build's features, from the first vmm.ping
-	// exitRequested: this program asked the VMM to exit (see ExitRequested).
-	exitRequested *atomic.Bool
+	events      eventHub
+	// requested: this program asked the VMM to exit (see ExitRequested).
+	requested atomic.Bool
 
 	cmd      *exec.Cmd      // nil when attached
+	pidfd    *os.File       // attached: the process, for signals; nil once exited
+	pidfdNum int            // its descriptor (Fd would make it blocking)
 	mu       sync.Mutex     // guards pidfd
-	pidfd    *os.File       // attached: the process, for waiting; nil once exited
-	pidfdNum int            // its descriptor, for signals
 	output   *processOutput // nil when attached
+	tailStop chan struct{}  // closed to stop reading the events file
 
-	done    chan struct{} // closed once the process has exited and is reaped
-	waitErr error         // set before done closes
-	state   *os.ProcessState
+	done chan struct{} // closed once the process has exited and is reaped
+	exit Exit          // set before done closes
 }
 
 // PID returns the VMM's process id.
-func (p *Process) PID() int { return p.pid }
+func (p *Process) PID() int { return p.handle.PID }
 
 // SocketPath returns the path of the VMM's API socket.
-func (p *Process) SocketPath() string { return p.socketPath }
+func (p *Process) SocketPath() string { return p.handle.Socket }
 
-// Version returns the CH version the VMM runs ("v48.0").
-func (p *Process) Version() string { return p.version }
-
-// Release returns the registered release of the VMM's version, or nil when
-// that version is not registered (a binary given with WithBinary or
-// CHVMM_BINARY may be of any version).
+// Release returns the CH release the VMM runs.
 func (p *Process) Release() *Release { return p.release }
 
-// Binary returns the path of the binary the VMM runs ("" when attached).
-func (p *Process) Binary() string { return p.binary }
-
 // LogPath returns the file the VMM's output goes to, or "" when it goes to a
-// writer given with WithOutput or the process was attached.
-func (p *Process) LogPath() string { return p.logPath }
+// writer given with WithOutput.
+func (p *Process) LogPath() string { return p.handle.LogPath }
 
-// Detached reports whether the VMM outlives this program (WithDetached, or
-// attached).
-func (p *Process) Detached() bool { return p.detached }
+// Handle returns what [Attach] needs to take the VMM back, from this
+// program after a restart or from another one.
+func (p *Process) Handle() Handle { return p.handle }
 
-// HTTPClient returns the client of the VMM's API socket (see NewHTTPClient).
-func (p *Process) HTTPClient() *http.Client { return p.http }
+// Hypervisor returns the version-neutral API of the VMM. Its Close closes
+// idle connections only; the VMM keeps running.
+func (p *Process) Hypervisor() Hypervisor { return p.h }
 
-// Client returns the typed client of the VMM's release, such as
-// *v48.ClientWithResponses, or nil when its version is not registered. Use
-// [ClientAs] to get it as its type.
-func (p *Process) Client() any { return p.client }
-
-// Ping asks the VMM for its version and pid (GET /vmm.ping).
-func (p *Process) Ping(ctx context.Context) (PingInfo, error) { return Ping(ctx, p.http) }
-
-// Events returns the VMM's events (see WithEvents). The channel closes when
-// the VMM exits. Without WithEvents, and for an attached process, it is
-// closed at once.
-func (p *Process) Events() <-chan Event { return p.events }
+// Events returns the VMM's events, from CH's event monitor, which chvmm
+// always turns on. The channel holds 64 events; read it promptly, further
+// ones are dropped (and logged). It closes when the VMM has exited.
+func (p *Process) Events() <-chan Event { return p.events.events() }
 
 // Done returns a channel that is closed when the VMM has exited.
 func (p *Process) Done() <-chan struct{} { return p.done }
 
-// ExitRequested reports whether this program asked the VMM to exit: with
-// Stop, Kill, ShutdownVMM through [Process.Hypervisor], or by ending the
-// context given to StartProcess (when not detached). A VMM that exits while
-// ExitRequested is false ended by itself, and supervisors should treat its
-// VM as lost: CH exits with status 0 when a vCPU fails, so a nil from Wait
-// does not tell a clean shutdown from a crash.
-func (p *Process) ExitRequested() bool { return p.exitRequested.Load() }
-
-// Wait waits for the VMM to exit and returns nil when it exited with status
-// 0, or the *exec.ExitError that says how it ended. For an attached process,
-// which is not a child of this program, the exit status cannot be known:
-// Wait returns nil once it has ended.
-func (p *Process) Wait() error {
+// Wait waits for the VMM to exit and returns how and why it ended. A VMM
+// whose Exit.Reason is not ExitRequested or ExitGuestShutdown ended by
+// itself: treat its VM as lost.
+func (p *Process) Wait() Exit {
 	<-p.done
-	return p.waitErr
-}
-
-// ExitCode returns the VMM's exit status: -1 while it runs, when a signal
-// ended it, or when it was attached.
-func (p *Process) ExitCode() int {
-	select {
-	case <-p.done:
-		if p.state != nil {
-			return p.state.ExitCode()
-		}
-	default:
-	}
-	return -1
-}
-
-// ProcessState returns how the VMM ended: nil while it runs and for an
-// attached process.
-func (p *Process) ProcessState() *os.ProcessState {
-	select {
-	case <-p.done:
-		return p.state
-	default:
-		return nil
-	}
+	return p.exit
 }
 
 // Kill sends SIGKILL to the VMM and returns without waiting (see Wait). It
@@ -196,24 +137,25 @@ func (p *Process) Kill() error { return p.signal(syscall.SIGKILL) }
 // Stop ends the VMM and waits until it has exited: it asks for a graceful
 // vmm.shutdown, then sends SIGTERM, then SIGKILL, waiting up to the stop
 // timeout (WithStopTimeout, default 5 s) after each of the first two. When
-// ctx ends, Stop stops waiting: it sends SIGTERM and then SIGKILL at once. It returns nil once the VMM is gone
-// (also when it was already); Wait then gives its exit status.
+// ctx ends, Stop stops waiting: it sends SIGTERM and then SIGKILL at once.
+// It returns nil once the VMM is gone (also when it was already); Wait
+// then tells how it ended.
 func (p *Process) Stop(ctx context.Context) error {
 	if p.exited() {
 		return nil
 	}
-	p.exitRequested.Store(true)
+	p.requested.Store(true)
 	sctx, cancel := context.WithTimeout(ctx, p.stopTimeout)
-	err := ShutdownVMM(sctx, p.http)
+	err := p.h.ShutdownVMM(sctx)
 	if err == nil && p.waitExit(sctx, p.stopTimeout) {
 		cancel()
 		return nil
 	}
 	cancel()
 	if err != nil {
-		p.log.Warn("cloud-hypervisor graceful shutdown failed; sending SIGTERM", "pid", p.pid, "err", err)
+		p.log.Warn("cloud-hypervisor graceful shutdown failed; sending SIGTERM", "pid", p.PID(), "err", err)
 	} else {
-		p.log.Warn("cloud-hypervisor did not exit after vmm.shutdown; sending SIGTERM", "pid", p.pid)
+		p.log.Warn("cloud-hypervisor did not exit after vmm.shutdown; sending SIGTERM", "pid", p.PID())
 	}
 	if err := p.signal(syscall.SIGTERM); err != nil {
 		return err
@@ -221,14 +163,100 @@ func (p *Process) Stop(ctx context.Context) error {
 	if p.waitExit(ctx, p.stopTimeout) {
 		return nil
 	}
-	p.log.Warn("cloud-hypervisor did not exit after SIGTERM; sending SIGKILL", "pid", p.pid)
+	p.log.Warn("cloud-hypervisor did not exit after SIGTERM; sending SIGKILL", "pid", p.PID())
 	if err := p.signal(syscall.SIGKILL); err != nil {
 		return err
 	}
 	if p.waitExit(context.Background(), p.stopTimeout) {
 		return nil
 	}
-	return fmt.Errorf("cloud-hypervisor pid %d did not exit %v after SIGKILL (stuck in the kernel?)", p.pid, p.stopTimeout)
+	return fmt.Errorf("cloud-hypervisor pid %d did not exit %v after SIGKILL (stuck in the kernel?)", p.PID(), p.stopTimeout)
+}
+
+// ShutdownGuest asks the guest to power off, as a person pressing the
+// power button would (ACPI), and waits up to grace for it to do so; a
+// guest that powers off ends the VMM (ExitGuestShutdown). If it has not
+// within grace (or it ignores the button, or ctx ends first), ShutdownGuest
+// falls back to vm.shutdown: the VM is stopped, CH keeps its config, and
+// the VMM stays. poweredOff reports which happened.
+func (p *Process) ShutdownGuest(ctx context.Context, grace time.Duration) (poweredOff bool, err error) {
+	if err := p.h.PowerButton(ctx); err != nil {
+		return false, err
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		return true, nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	p.log.Info("the guest did not power off after the power button; shutting the VM down", "pid", p.PID(), "grace", grace)
+	err = p.h.ShutdownVM(context.WithoutCancel(ctx))
+	if err != nil && p.exited() && p.exit.Reason == ExitGuestShutdown {
+		return true, nil // it did, just then
+	}
+	return false, err
+}
+
+// WaitEvent waits for the first event of the VMM from now on that match
+// accepts, and returns it. It fails when ctx ends or the VMM exits first.
+func (p *Process) WaitEvent(ctx context.Context, match func(Event) bool) (Event, error) {
+	w, ok := p.events.wait(match)
+	if !ok {
+		return Event{}, p.exitedError()
+	}
+	defer p.events.cancel(w)
+	select {
+	case e := <-w.found:
+		return e, nil
+	case <-p.done:
+		select {
+		case e := <-w.found:
+			return e, nil
+		default:
+		}
+		return Event{}, p.exitedError()
+	case <-ctx.Done():
+		return Event{}, fmt.Errorf("waiting for an event of cloud-hypervisor pid %d: %w", p.PID(), ctx.Err())
+	}
+}
+
+// WaitState waits until the VM is in state want, as vm.info reports it,
+// checking again at each of the VMM's events rather than polling. It
+// fails when ctx ends or the VMM exits first.
+func (p *Process) WaitState(ctx context.Context, want VMState) error {
+	for {
+		// Listen before asking, so that no change slips between the two.
+		w, ok := p.events.wait(func(Event) bool { return true })
+		if !ok {
+			return p.exitedError()
+		}
+		info, err := p.h.VMInfo(ctx)
+		switch {
+		case err == nil && info.State == want:
+			p.events.cancel(w)
+			return nil
+		case err != nil && !errors.Is(err, ErrVMNotCreated):
+			p.events.cancel(w)
+			return err
+		}
+		select {
+		case <-w.found:
+		case <-p.done:
+			p.events.cancel(w)
+			return p.exitedError()
+		case <-ctx.Done():
+			p.events.cancel(w)
+			return fmt.Errorf("waiting for the VM of cloud-hypervisor pid %d to be %s: %w", p.PID(), want, ctx.Err())
+		}
+	}
+}
+
+// exitedError says that the VMM has exited, and how.
+func (p *Process) exitedError() error {
+	<-p.done
+	return fmt.Errorf("cloud-hypervisor pid %d exited (%v): %w", p.PID(), p.exit, ErrVMMUnreachable)
 }
 
 // waitExit waits up to d (and until ctx ends) for the process to exit.
@@ -254,12 +282,12 @@ func (p *Process) exited() bool {
 }
 
 // signal sends sig to the VMM; a process that has already exited is not an
-// error.
+// error. Any signal this program sends makes the exit a requested one.
 func (p *Process) signal(sig syscall.Signal) error {
 	if p.exited() {
 		return nil
 	}
-	p.exitRequested.Store(true)
+	p.requested.Store(true)
 	var err error
 	if p.cmd != nil {
 		err = p.cmd.Process.Signal(sig)
@@ -273,32 +301,46 @@ func (p *Process) signal(sig syscall.Signal) error {
 	if err == nil || errors.Is(err, os.ErrProcessDone) || errors.Is(err, syscall.ESRCH) {
 		return nil
 	}
-	return fmt.Errorf("signal %v to cloud-hypervisor pid %d: %w", sig, p.pid, err)
+	return fmt.Errorf("signal %v to cloud-hypervisor pid %d: %w", sig, p.PID(), err)
 }
 
-// reap owns the child's Wait: it records how the process ended, cleans up
-// and closes done.
-func (p *Process) reap() {
-	err := p.cmd.Wait()
-	p.waitErr = err
-	p.state = p.cmd.ProcessState
-	p.cleanup()
-	p.log.Info("cloud-hypervisor exited", "pid", p.pid, "status", p.state.String())
+// finish records how the process ended (state is nil when unknown),
+// cleans up and closes done.
+func (p *Process) finish(state *os.ProcessState, detail string) {
+	output := ""
+	if p.output != nil {
+		output = p.output.Tail()
+	} else if p.handle.LogPath != "" {
+		output = readLogTail(p.handle.LogPath, 0)
+	}
+	p.exit = classifyExit(state, p.requested.Load(), p.events.sawShutdown(), output)
+	if p.exit.Detail == "" {
+		p.exit.Detail = detail
+	}
+	p.events.close()
+	shutdownRequests.CompareAndDelete(p.handle.Socket, &p.requested)
+	if p.socket != (socketID{}) {
+		removeSocket(p.handle.Socket, p.socket)
+	}
+	p.h.http.CloseIdleConnections()
+	level := slog.LevelInfo
+	if r := p.exit.Reason; r == ExitCrashed || r == ExitKilled {
+		level = slog.LevelWarn
+	}
+	p.log.Log(context.Background(), level, "cloud-hypervisor exited", "pid", p.PID(), "exit", p.exit.String())
 	close(p.done)
 }
 
-// cleanup releases what the process held once it has exited: its socket
-// file (if it is still the one made for it) and idle connections.
-func (p *Process) cleanup() {
-	if p.socket != (socketID{}) {
-		removeSocket(p.socketPath, p.socket)
-	}
-	p.http.CloseIdleConnections()
-}
+// shutdownRequests maps the socket path of each supervised VMM to its
+// Process's requested flag: a vmm.shutdown sent through chvmm's transport
+// to that socket, by any Hypervisor or typed client, marks the exit as
+// requested. Entries go when their VMM exits.
+var shutdownRequests sync.Map // socket path → *atomic.Bool
 
-// closedEvents is the Events channel of a process without event monitor.
-func closedEvents() <-chan Event {
-	ch := make(chan Event)
-	close(ch)
-	return ch
+// markShutdownRequested is called by the transport before it sends
+// vmm.shutdown to socket.
+func markShutdownRequested(socket string) {
+	if v, ok := shutdownRequests.Load(socket); ok {
+		v.(*atomic.Bool).Store(true)
+	}
 }

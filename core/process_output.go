@@ -4,29 +4,31 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
-// DefaultLogDir is the directory, beside the API socket, of the VMMs' logs:
-// by default a VMM's standard output and error are appended to
-// [DefaultLogPath].
-const DefaultLogDir = "logs"
-
-// DefaultLogPath returns the file a VMM serving socketPath writes its output
-// to by default: {socket dir}/logs/{socket name}.log, the socket's file name
-// without its extension (/run/chvmm/vm1.sock → /run/chvmm/logs/vm1.log). One
-// file per VMM, so VMMs sharing a socket directory never interleave.
-func DefaultLogPath(socketPath string) string {
+// defaultLogPath returns the file a VMM serving socketPath writes its
+// output to by default: {socket dir}/logs/{socket name}.log, the socket's
+// file name without its extension (/run/chvmm/vm1.sock →
+// /run/chvmm/logs/vm1.log). One file per VMM, so VMMs sharing a socket
+// directory never interleave. Its events, for a detached VMM, go beside it
+// as vm1.events.
+func defaultLogPath(socketPath string) string {
 	name := filepath.Base(socketPath)
 	if ext := filepath.Ext(name); ext != "" && ext != name {
 		name = strings.TrimSuffix(name, ext)
 	}
-	return filepath.Join(filepath.Dir(socketPath), DefaultLogDir, name+".log")
+	return filepath.Join(filepath.Dir(socketPath), "logs", name+".log")
+}
+
+// eventsPathFor returns the events file beside log file path.
+func eventsPathFor(logPath string) string {
+	return strings.TrimSuffix(logPath, ".log") + ".events"
 }
 
 // processOutput is where a VMM's standard output and error go, and how to
@@ -40,24 +42,24 @@ type processOutput struct {
 }
 
 // openOutput prepares the output of a VMM serving socketPath.
-func openOutput(cfg *processConfig, socketPath string) (*processOutput, error) {
+func openOutput(cfg *startConfig, socketPath string) (*processOutput, error) {
 	if cfg.output != nil {
 		if f, ok := cfg.output.(*os.File); ok {
 			return &processOutput{writer: f}, nil
 		}
 		if cfg.detached {
-			return nil, fmt.Errorf("WithOutput(%T) cannot serve a detached VMM, which outlives this program: give an *os.File or use WithOutputPath", cfg.output)
+			return nil, fmt.Errorf("WithOutput(%T) cannot serve a detached VMM, which outlives this program: give an *os.File or use WithOutputPath: %w", cfg.output, ErrBadConfig)
 		}
 		t := &tailBuffer{max: outputTail}
 		return &processOutput{writer: io.MultiWriter(cfg.output, t), tail: t}, nil
 	}
 	path := cfg.outputPath
 	if path == "" {
-		path = DefaultLogPath(socketPath)
+		path = defaultLogPath(socketPath)
 	}
-	f, err := openLog(path)
+	f, err := openPrivateFile(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("VMM log file: %w", err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
@@ -67,39 +69,79 @@ func openOutput(cfg *processConfig, socketPath string) (*processOutput, error) {
 	return &processOutput{file: f, writer: f, logPath: path, offset: fi.Size()}, nil
 }
 
-// openLog opens the log file at path for appending. A directory or file it
-// creates gets mode 0755 or 0644 whatever the umask.
-func openLog(path string) (*os.File, error) {
-	dir := filepath.Dir(path)
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("VMM log directory: %w", err)
+// outputTail is how much of CH's output a StartError carries.
+const outputTail = 4 << 10
+
+// openPrivateFile opens the file at path for appending, creating it (0600)
+// and its directory (0700) if missing: guest console output and CH's
+// events are private. It follows no symlink in the last two components,
+// never blocks (a FIFO planted there is refused), and accepts only a
+// regular file; an existing directory keeps its mode.
+func openPrivateFile(path string) (*os.File, error) {
+	dir, name := filepath.Dir(path), filepath.Base(path)
+	if err := unix.Mkdir(dir, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+		if !errors.Is(err, unix.ENOENT) {
+			return nil, &os.PathError{Op: "mkdir", Path: dir, Err: err}
 		}
-		if err := os.Chmod(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("VMM log directory: %w", err)
+		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+			return nil, err
+		}
+		if err := unix.Mkdir(dir, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+			return nil, &os.PathError{Op: "mkdir", Path: dir, Err: err}
 		}
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND|syscall.O_NOFOLLOW, 0o644)
-	if err == nil {
-		if err := f.Chmod(0o644); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("VMM log file: %w", err)
-		}
-		return f, nil
-	}
-	if !errors.Is(err, fs.ErrExist) {
-		return nil, fmt.Errorf("VMM log file: %w", err)
-	}
-	// An existing log is appended to, never through a symlink: a socket
-	// directory writable by others must not let them aim root's writes.
-	f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW, 0)
-	if errors.Is(err, syscall.ELOOP) {
-		return nil, fmt.Errorf("VMM log file %s is a symlink; remove it or pass WithOutputPath: %w", path, ErrUnsafePath)
-	}
+	dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("VMM log file: %w", err)
+		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+			return nil, fmt.Errorf("%w: %s is a symlink or not a directory; chvmm follows no symlink to the files it writes as root: remove it", ErrUnsafePath, dir)
+		}
+		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
-	return f, nil
+	defer unix.Close(dfd)
+	fd, err := unix.Openat(dfd, name, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		switch {
+		case errors.Is(err, unix.ELOOP):
+			return nil, fmt.Errorf("%w: %s is a symlink; remove it or pass another path", ErrUnsafePath, path)
+		case errors.Is(err, unix.ENXIO): // a FIFO without reader, or a device
+			return nil, fmt.Errorf("%w: %s is not a regular file; remove it or pass another path", ErrUnsafePath, path)
+		}
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%w: %s is not a regular file (mode %#o); remove it or pass another path", ErrUnsafePath, path, st.Mode)
+	}
+	// Writes to a regular file never block: back to blocking mode, which CH
+	// expects of its standard output.
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "fcntl", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// readLogTail returns the last outputTail bytes of the log file at path
+// from offset on, or "" when it cannot be read.
+func readLogTail(path string, offset int64) string {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return ""
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return ""
+	}
+	from := max(offset, fi.Size()-outputTail)
+	if from > fi.Size() { // truncated meanwhile
+		from = max(0, fi.Size()-outputTail)
+	}
+	buf := make([]byte, fi.Size()-from)
+	n, _ := f.ReadAt(buf, from)
+	return string(buf[:n])
 }
 
 // closeParentCopy closes the log file once CH has its own descriptor.
@@ -119,22 +161,7 @@ func (o *processOutput) Tail() string {
 	if o.logPath == "" {
 		return ""
 	}
-	f, err := os.Open(o.logPath)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	from := max(o.offset, fi.Size()-outputTail)
-	if from > fi.Size() { // truncated meanwhile
-		from = max(0, fi.Size()-outputTail)
-	}
-	buf := make([]byte, fi.Size()-from)
-	n, _ := f.ReadAt(buf, from)
-	return string(buf[:n])
+	return readLogTail(o.logPath, o.offset)
 }
 
 // tailBuffer keeps the last max bytes written to it.

@@ -3,6 +3,7 @@ package core
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -17,7 +18,7 @@ func TestDefaultLogPathIsPerSocket(t *testing.T) {
 		"/run/chvmm/.sock":    "/run/chvmm/logs/.sock.log",
 		"/run/a.b/vm.1.sock":  "/run/a.b/logs/vm.1.log",
 	} {
-		assert.Equal(t, want, DefaultLogPath(socket), socket)
+		assert.Equal(t, want, defaultLogPath(socket), socket)
 	}
 }
 
@@ -29,7 +30,7 @@ func TestOpenLogRefusesSymlink(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Dir(link), 0o755))
 	require.NoError(t, os.Symlink(target, link))
 
-	_, err := openLog(link)
+	_, err := openPrivateFile(link)
 	require.ErrorIs(t, err, ErrUnsafePath)
 	assert.Contains(t, err.Error(), "is a symlink")
 	got, err := os.ReadFile(target)
@@ -39,7 +40,15 @@ func TestOpenLogRefusesSymlink(t *testing.T) {
 	// An existing regular log is appended to.
 	plain := filepath.Join(dir, "logs", "plain.log")
 	require.NoError(t, os.WriteFile(plain, []byte("a"), 0o644))
-	f, err := openLog(plain)
+	fifo := filepath.Join(dir, "logs", "fifo.log")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	_, err = openPrivateFile(fifo)
+	require.ErrorIs(t, err, ErrUnsafePath, "a FIFO is refused, without blocking")
+	dirLink := filepath.Join(dir, "linked")
+	require.NoError(t, os.Symlink(t.TempDir(), dirLink))
+	_, err = openPrivateFile(filepath.Join(dirLink, "vm.log"))
+	require.ErrorIs(t, err, ErrUnsafePath, "a symlinked directory is refused")
+	f, err := openPrivateFile(plain)
 	require.NoError(t, err)
 	_, err = f.WriteString("b")
 	require.NoError(t, err)

@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,34 +20,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chvmm/chvmm/core/driver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 // fakeAPIClient stands in for a generated client: it records what
-// Release.NewClient was given.
+// driver.Release.NewClient was given.
 type fakeAPIClient struct {
-	baseURL string
-	doer    HTTPDoer
+	doer driver.HTTPDoer
 }
 
-var registerFakeOnce sync.Once
-
-// registerFakeRelease registers the fake CH's version, with a client
-// constructor, once per test binary.
+// registerFakeRelease registers the fake CH's version, with unionAPI and
+// a client constructor, once per test binary.
 func registerFakeRelease(t testing.TB) *Release {
 	t.Helper()
-	registerFakeOnce.Do(func() {
-		Register(&Release{
-			Version: fakeCHVersion,
-			NewClient: func(baseURL string, doer HTTPDoer) (any, error) {
-				return &fakeAPIClient{baseURL: baseURL, doer: doer}, nil
-			},
-		})
-	})
-	r, err := Lookup(fakeCHVersion)
-	require.NoError(t, err)
-	return r
+	d := testDriver(fakeCHVersion, nil)
+	d.NewClient = func(doer driver.HTTPDoer) (any, error) { return &fakeAPIClient{doer: doer}, nil }
+	return registered(t, d)
 }
 
 // testBinary is the path of the running test binary, the fake CH.
@@ -59,11 +50,16 @@ func testBinary(t testing.TB) string {
 
 // startFake starts the fake CH on a fresh socket and makes sure it is gone
 // after the test.
-func startFake(t *testing.T, ctx context.Context, options ...ProcessOption) (*Process, error) {
+func startFake(t *testing.T, ctx context.Context, options ...StartOption) (*Process, error) {
 	t.Helper()
-	sock := filepath.Join(t.TempDir(), "api.sock")
-	opts := append([]ProcessOption{WithBinary(testBinary(t)), WithoutKVMCheck()}, options...)
-	p, err := StartProcess(ctx, t.TempDir(), "", sock, opts...)
+	return startFakeAt(t, ctx, filepath.Join(t.TempDir(), "api.sock"), options...)
+}
+
+// startFakeAt is startFake on socket sock.
+func startFakeAt(t *testing.T, ctx context.Context, sock string, options ...StartOption) (*Process, error) {
+	t.Helper()
+	opts := append([]StartOption{WithBinary(testBinary(t)), WithoutKVMCheck()}, options...)
+	p, err := StartProcess(ctx, registerFakeRelease(t), t.TempDir(), sock, opts...)
 	if p != nil {
 		t.Cleanup(func() {
 			_ = p.Kill()
@@ -101,36 +97,37 @@ func eventually(d time.Duration, cond func() bool) bool {
 }
 
 func TestStartPingStop(t *testing.T) {
+	withUmask(t, 0)
 	rel := registerFakeRelease(t)
 	p, err := startFake(t, t.Context())
 	require.NoError(t, err)
 
 	assert.Positive(t, p.PID())
-	assert.Equal(t, fakeCHVersion, p.Version())
 	assert.Same(t, rel, p.Release())
-	assert.Equal(t, testBinary(t), p.Binary())
+	assert.Same(t, rel, p.Hypervisor().Release())
 	assert.Equal(t, filepath.Join(filepath.Dir(p.SocketPath()), "logs", strings.TrimSuffix(filepath.Base(p.SocketPath()), ".sock")+".log"), p.LogPath())
-	assert.Equal(t, -1, p.ExitCode(), "running")
-	assert.Nil(t, p.ProcessState())
+	h := p.Handle()
+	assert.Equal(t, Handle{PID: p.PID(), Socket: p.SocketPath(), Version: fakeCHVersion, LogPath: p.LogPath(), Started: h.Started, StartTicks: h.StartTicks}, h)
+	assert.NotZero(t, h.StartTicks)
 
 	fi, err := os.Lstat(p.SocketPath())
 	require.NoError(t, err)
-	assert.Equal(t, fs.ModeSocket|0o600, fi.Mode()&(fs.ModeType|fs.ModePerm))
+	assert.Equal(t, fs.ModeSocket|0o600, fi.Mode()&(fs.ModeType|fs.ModePerm), "0600 under umask 0")
+	assert.Equal(t, []string{".api.sock.chvmm-lock", "api.sock", "logs"}, dirEntries(t, filepath.Dir(p.SocketPath())))
 
-	info, err := p.Ping(t.Context())
+	info, err := p.Hypervisor().Ping(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, p.PID(), info.PID)
 	assert.Equal(t, fakeCHVersion, info.BuildVersion)
 
-	api, err := ClientAs[*fakeAPIClient](p)
+	api, err := ClientAs[*fakeAPIClient](p.Hypervisor())
 	require.NoError(t, err)
-	assert.Equal(t, APIBaseURL, api.baseURL)
-	assert.Same(t, p.HTTPClient(), api.doer)
+	assert.NotNil(t, api.doer)
 
 	require.NoError(t, p.Stop(t.Context()))
-	require.NoError(t, p.Wait())
-	assert.Equal(t, 0, p.ExitCode())
-	assert.True(t, p.ProcessState().Success())
+	exit := p.Wait()
+	assert.Equal(t, ExitRequested, exit.Reason)
+	assert.True(t, exit.State.Success())
 	assert.NoFileExists(t, p.SocketPath(), "socket removed after exit")
 	assert.NoError(t, p.Stop(t.Context()), "stopping a stopped VMM is fine")
 	assert.NoError(t, p.Kill())
@@ -140,10 +137,10 @@ func TestStartPingStop(t *testing.T) {
 	assert.Contains(t, string(log), "fake cloud-hypervisor starting")
 	dir, err := os.Stat(filepath.Dir(p.LogPath()))
 	require.NoError(t, err)
-	assert.Equal(t, fs.FileMode(0o755), dir.Mode().Perm())
+	assert.Equal(t, fs.FileMode(0o700), dir.Mode().Perm(), "guest output is private")
 	lf, err := os.Stat(p.LogPath())
 	require.NoError(t, err)
-	assert.Equal(t, fs.FileMode(0o644), lf.Mode().Perm())
+	assert.Equal(t, fs.FileMode(0o600), lf.Mode().Perm())
 }
 
 func TestStartExitsEarly(t *testing.T) {
@@ -160,7 +157,7 @@ func TestStartExitsEarly(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf syncBuffer
-			opts := []ProcessOption{WithArgs(tt.args...), WithStartTimeout(20 * time.Second)}
+			opts := []StartOption{WithArgs(tt.args...), WithStartTimeout(20 * time.Second)}
 			if tt.writer {
 				opts = append(opts, WithOutput(&buf))
 			}
@@ -231,13 +228,12 @@ func TestKillIsSeenByWait(t *testing.T) {
 	p, err := startFake(t, t.Context())
 	require.NoError(t, err)
 	require.NoError(t, syscall.Kill(p.PID(), syscall.SIGKILL))
-	err = p.Wait()
-	var exitErr *exec.ExitError
-	require.ErrorAs(t, err, &exitErr)
-	ws := p.ProcessState().Sys().(syscall.WaitStatus)
+	exit := p.Wait()
+	assert.Equal(t, ExitKilled, exit.Reason, "a signal this program did not send")
+	ws := exit.State.Sys().(syscall.WaitStatus)
 	assert.True(t, ws.Signaled())
 	assert.Equal(t, syscall.SIGKILL, ws.Signal())
-	assert.Equal(t, -1, p.ExitCode())
+	assert.Contains(t, exit.String(), "killed (signal: killed")
 	assert.NoFileExists(t, p.SocketPath())
 }
 
@@ -245,9 +241,115 @@ func TestStopEscalates(t *testing.T) {
 	p, err := startFake(t, t.Context(), WithArgs("--fake-ignore-shutdown"), WithStopTimeout(150*time.Millisecond))
 	require.NoError(t, err)
 	require.NoError(t, p.Stop(t.Context()))
-	ws := p.ProcessState().Sys().(syscall.WaitStatus)
+	exit := p.Wait()
+	assert.Equal(t, ExitRequested, exit.Reason)
+	ws := exit.State.Sys().(syscall.WaitStatus)
 	assert.True(t, ws.Signaled())
 	assert.Equal(t, syscall.SIGKILL, ws.Signal(), "vmm.shutdown and SIGTERM ignored: SIGKILL")
+}
+
+// TestWhyDidItEnd: one exit record tells a requested exit, through any of
+// chvmm's clients, from a guest's power-off, a crash and a kill.
+func TestWhyDidItEnd(t *testing.T) {
+	shutdownThrough := map[string]func(t *testing.T, p *Process){
+		"Stop":               func(t *testing.T, p *Process) { require.NoError(t, p.Stop(t.Context())) },
+		"Kill":               func(t *testing.T, p *Process) { require.NoError(t, p.Kill()) },
+		"Process.Hypervisor": func(t *testing.T, p *Process) { require.NoError(t, p.Hypervisor().ShutdownVMM(t.Context())) },
+		"a Connected Hypervisor": func(t *testing.T, p *Process) {
+			h, err := Connect(t.Context(), p.SocketPath())
+			require.NoError(t, err)
+			require.NoError(t, h.ShutdownVMM(t.Context()))
+		},
+		"a typed client": func(t *testing.T, p *Process) {
+			c, err := ClientAs[*fakeAPIClient](p.Hypervisor())
+			require.NoError(t, err)
+			resp, err := c.doer.Do(apiRequest(t, t.Context(), http.MethodPut, "/vmm.shutdown", nil))
+			require.NoError(t, err)
+			resp.Body.Close()
+		},
+	}
+	for name, shutdown := range shutdownThrough {
+		t.Run("requested through "+name, func(t *testing.T) {
+			p, err := startFake(t, t.Context())
+			require.NoError(t, err)
+			shutdown(t, p)
+			assert.Equal(t, ExitRequested, p.Wait().Reason)
+		})
+	}
+	for _, tc := range []struct {
+		button string
+		reason ExitReason
+		detail string
+	}{
+		{"poweroff", ExitGuestShutdown, "vmm shutdown event"},
+		{"vcpu-error", ExitCrashed, "VCPU generated error: VcpuRun(Unexpected exit reason)"},
+		{"exit-now", ExitCrashed, "without reporting a shutdown"},
+	} {
+		t.Run("guest "+tc.button, func(t *testing.T) {
+			p, err := startFake(t, t.Context(), WithArgs("--fake-button", tc.button))
+			require.NoError(t, err)
+			require.NoError(t, p.Hypervisor().PowerButton(t.Context()))
+			exit := p.Wait()
+			assert.Equal(t, tc.reason, exit.Reason, "%v", exit)
+			assert.Contains(t, exit.Detail, tc.detail)
+			assert.True(t, exit.State.Success(), "CH exits 0 either way")
+		})
+	}
+}
+
+func TestShutdownGuest(t *testing.T) {
+	t.Run("the guest powers off", func(t *testing.T) {
+		p, err := startFake(t, t.Context(), WithArgs("--fake-button", "poweroff"))
+		require.NoError(t, err)
+		off, err := p.ShutdownGuest(t.Context(), 5*time.Second)
+		require.NoError(t, err)
+		assert.True(t, off)
+		assert.Equal(t, ExitGuestShutdown, p.Wait().Reason)
+	})
+	t.Run("the guest ignores the button", func(t *testing.T) {
+		p, err := startFake(t, t.Context())
+		require.NoError(t, err)
+		require.NoError(t, p.Hypervisor().BootVM(t.Context()))
+		start := time.Now()
+		off, err := p.ShutdownGuest(t.Context(), 100*time.Millisecond)
+		require.NoError(t, err)
+		assert.False(t, off)
+		assert.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond, "the grace was given")
+		info, err := p.Hypervisor().VMInfo(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, VMStateCreated, info.State, "vm.shutdown as the fallback; the VMM stays")
+		assert.False(t, p.exited())
+	})
+}
+
+func TestWaitEventAndState(t *testing.T) {
+	p, err := startFake(t, t.Context())
+	require.NoError(t, err)
+	h := p.Hypervisor()
+	require.NoError(t, h.BootVM(t.Context()))
+	require.NoError(t, p.WaitState(t.Context(), VMStateRunning), "already there")
+	paused := make(chan error, 1)
+	go func() { paused <- p.WaitState(t.Context(), VMStatePaused) }()
+	got := make(chan Event, 1)
+	go func() {
+		e, err := p.WaitEvent(t.Context(), func(e Event) bool { return e.Name == EventPaused })
+		assert.NoError(t, err)
+		got <- e
+	}()
+	time.Sleep(20 * time.Millisecond) // both wait
+	require.NoError(t, h.PauseVM(t.Context()))
+	require.NoError(t, <-paused)
+	assert.Equal(t, "vm paused", (<-got).String())
+
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	err = p.WaitState(ctx, VMStateShutdown)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+
+	require.NoError(t, p.Stop(t.Context()))
+	_, err = p.WaitEvent(t.Context(), func(Event) bool { return true })
+	require.ErrorIs(t, err, ErrVMMUnreachable, "the VMM is gone")
+	assert.ErrorContains(t, err, "requested")
 }
 
 func TestCancelDuringStartLeavesNothing(t *testing.T) {
@@ -260,7 +362,7 @@ func TestCancelDuringStartLeavesNothing(t *testing.T) {
 		cancel()
 	}()
 	start := time.Now()
-	p, err := StartProcess(ctx, t.TempDir(), "", sock, WithBinary(testBinary(t)), WithoutKVMCheck(),
+	p, err := StartProcess(ctx, registerFakeRelease(t), t.TempDir(), sock, WithBinary(testBinary(t)), WithoutKVMCheck(),
 		WithArgs("--fake-delay", "1m", "--fake-pidfile", pidfile))
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Nil(t, p)
@@ -275,23 +377,66 @@ func TestCancelDuringStartLeavesNothing(t *testing.T) {
 		"goroutines: %d before, %d after", before, runtime.NumGoroutine())
 }
 
-func TestContextEndKillsNonDetached(t *testing.T) {
-	ctx, cancel := context.WithCancel(t.Context())
+// TestStartContextBoundsTheStartOnly: the usual `ctx, cancel :=
+// context.WithTimeout(…); defer cancel()` around StartProcess leaves the
+// VMM running; WithLifetime binds it to a context explicitly.
+func TestStartContextBoundsTheStartOnly(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	p, err := startFake(t, ctx)
 	require.NoError(t, err)
 	cancel()
+	time.Sleep(100 * time.Millisecond)
+	assert.False(t, p.exited(), "the VMM outlives StartProcess's ctx")
+	_, err = p.Hypervisor().Ping(t.Context())
+	require.NoError(t, err)
+
+	life, end := context.WithCancel(t.Context())
+	p, err = startFake(t, t.Context(), WithLifetime(life))
+	require.NoError(t, err)
+	end()
 	select {
 	case <-p.Done():
 	case <-time.After(3 * time.Second):
-		t.Fatal("cancelling the context did not end the VMM")
+		t.Fatal("ending the lifetime did not end the VMM")
 	}
+	assert.Equal(t, ExitRequested, p.Wait().Reason)
 	assert.False(t, pidAlive(p.PID()))
+}
+
+// TestConcurrentStartsOnOneSocket: of several starts on one socket path at
+// once, exactly one wins; the others get ErrSocketInUse.
+func TestConcurrentStartsOnOneSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var won []*Process
+	var errs []error
+	for range 6 {
+		wg.Go(func() {
+			p, err := startFakeAt(t, t.Context(), sock)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			won = append(won, p)
+		})
+	}
+	wg.Wait()
+	require.Len(t, won, 1, "errors: %v", errs)
+	for _, err := range errs {
+		assert.ErrorIs(t, err, ErrSocketInUse)
+	}
+	info, err := won[0].Hypervisor().Ping(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, won[0].PID(), info.PID, "the socket is the winner's")
 }
 
 func TestSocketChecks(t *testing.T) {
 	t.Run("too long", func(t *testing.T) {
 		long := "/tmp/" + strings.Repeat("d", 100) + "/api.sock"
-		_, err := StartProcess(t.Context(), t.TempDir(), "", long, WithBinary(testBinary(t)), WithoutKVMCheck())
+		_, err := startFakeAt(t, t.Context(), long)
 		require.ErrorIs(t, err, ErrSocketPathTooLong)
 		assert.Contains(t, err.Error(), "107")
 		assert.NoDirExists(t, filepath.Dir(long))
@@ -303,7 +448,7 @@ func TestSocketChecks(t *testing.T) {
 		l.SetUnlinkOnClose(false)
 		require.NoError(t, l.Close())
 		require.FileExists(t, sock)
-		p, err := StartProcess(t.Context(), t.TempDir(), "", sock, WithBinary(testBinary(t)), WithoutKVMCheck())
+		p, err := startFakeAt(t, t.Context(), sock)
 		require.NoError(t, err)
 		require.NoError(t, p.Stop(t.Context()))
 	})
@@ -312,14 +457,14 @@ func TestSocketChecks(t *testing.T) {
 		l, err := net.Listen("unix", sock)
 		require.NoError(t, err)
 		defer l.Close()
-		_, err = StartProcess(t.Context(), t.TempDir(), "", sock, WithBinary(testBinary(t)), WithoutKVMCheck())
+		_, err = startFakeAt(t, t.Context(), sock)
 		require.ErrorIs(t, err, ErrSocketInUse)
 		assert.FileExists(t, sock, "a live socket is left alone")
 	})
 	t.Run("not a socket", func(t *testing.T) {
 		sock := filepath.Join(t.TempDir(), "api.sock")
 		require.NoError(t, os.WriteFile(sock, []byte("data"), 0o644))
-		_, err := StartProcess(t.Context(), t.TempDir(), "", sock, WithBinary(testBinary(t)), WithoutKVMCheck())
+		_, err := startFakeAt(t, t.Context(), sock)
 		require.ErrorIs(t, err, ErrUnsafePath)
 		assert.FileExists(t, sock)
 	})
@@ -336,45 +481,31 @@ func TestCleanEnvironment(t *testing.T) {
 	assert.NotContains(t, out.String(), "CHVMM_TEST_INHERITED")
 }
 
-func TestBinaryFromEnvironment(t *testing.T) {
-	t.Setenv(EnvBinary, testBinary(t))
-	sock := filepath.Join(t.TempDir(), "api.sock")
-	p, err := StartProcess(t.Context(), t.TempDir(), fakeCHVersion, sock, WithoutKVMCheck())
-	require.NoError(t, err)
-	assert.Equal(t, testBinary(t), p.Binary())
-	require.NoError(t, p.Stop(t.Context()))
-}
-
 func TestBinaryVersionMustMatch(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "api.sock")
-	_, err := StartProcess(t.Context(), t.TempDir(), ">= 48, < 54", sock, WithBinary(testBinary(t)), WithoutKVMCheck())
+	other := registered(t, testDriver("v48.0", nil))
+	_, err := StartProcess(t.Context(), other, t.TempDir(), sock, WithBinary(testBinary(t)), WithoutKVMCheck())
 	require.ErrorIs(t, err, ErrVersionMismatch)
 	assert.Contains(t, err.Error(), fakeCHVersion)
 	assert.NoFileExists(t, sock)
+	_, err = StartProcess(t.Context(), nil, t.TempDir(), sock)
+	require.ErrorIs(t, err, ErrBadConfig)
 }
 
-func TestOptionsReachCH(t *testing.T) {
-	cfg := defaultProcessConfig()
-	for _, o := range []ProcessOption{WithCHLogFile("/run/ch.log"), WithVerbosity(2), WithSeccomp("log"), WithArgs("--x", "y")} {
-		o(&cfg)
-	}
-	assert.Equal(t, []string{"--api-socket", "fd=3", "--log-file", "/run/ch.log", "-vv", "--seccomp", "log", "--x", "y"}, cfg.chArgs(0))
-	assert.Equal(t, []string{"--api-socket", "fd=3", "--event-monitor", "fd=4"}, defaultProcessConfigArgs(4))
-
-	// The fake accepts them as CH does.
-	p, err := startFake(t, t.Context(), WithCHLogFile(filepath.Join(t.TempDir(), "ch.log")), WithVerbosity(3), WithSeccomp("false"))
+func TestOptions(t *testing.T) {
+	// CH's own flags pass through; the fake accepts them as CH does.
+	p, err := startFake(t, t.Context(), WithArgs("--log-file", filepath.Join(t.TempDir(), "ch.log"), "-vvv", "--seccomp", "false"))
 	require.NoError(t, err)
+	assert.Equal(t, []string{"cloud-hypervisor", "--api-socket", "fd=3", "--event-monitor", "fd=4", "--log-file"}, p.cmd.Args[:6])
 	require.NoError(t, p.Stop(t.Context()))
 
-	_, err = startFake(t, t.Context(), WithEvents(), WithEventMonitor("path=/tmp/x"))
-	assert.ErrorContains(t, err, "WithEvents and WithEventMonitor")
+	for _, arg := range []string{"--api-socket", "--event-monitor=path=/tmp/x"} {
+		_, err = startFake(t, t.Context(), WithArgs(arg, "x"))
+		require.ErrorIs(t, err, ErrBadConfig)
+		assert.ErrorContains(t, err, "chvmm passes")
+	}
 	_, err = startFake(t, t.Context(), WithDetached(), WithOutput(&syncBuffer{}))
 	assert.ErrorContains(t, err, "cannot serve a detached VMM")
-}
-
-func defaultProcessConfigArgs(eventFD int) []string {
-	cfg := defaultProcessConfig()
-	return cfg.chArgs(eventFD)
 }
 
 func TestCredentialIsApplied(t *testing.T) {
@@ -393,10 +524,8 @@ func TestCredentialIsApplied(t *testing.T) {
 
 func TestDetachedAndAttach(t *testing.T) {
 	rel := registerFakeRelease(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	p, err := startFake(t, ctx, WithDetached())
+	p, err := startFake(t, t.Context(), WithDetached())
 	require.NoError(t, err)
-	assert.True(t, p.Detached())
 
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.PID()))
 	require.NoError(t, err)
@@ -404,69 +533,99 @@ func TestDetachedAndAttach(t *testing.T) {
 	assert.Equal(t, strconv.Itoa(p.PID()), fields[3], "own session")
 	assert.Equal(t, strconv.Itoa(p.PID()), fields[2], "own process group")
 
-	cancel()
-	_, err = p.Ping(t.Context())
-	require.NoError(t, err, "a detached VMM outlives the context")
-
-	_, err = Attach(t.Context(), os.Getpid(), p.SocketPath())
-	assert.ErrorContains(t, err, fmt.Sprintf("served by pid %d, not %d", p.PID(), os.Getpid()))
-
-	a, err := Attach(t.Context(), p.PID(), p.SocketPath())
+	h := p.Handle()
+	assert.Equal(t, strings.TrimSuffix(p.LogPath(), ".log")+".events", h.EventsPath)
+	data, err := json.Marshal(h)
 	require.NoError(t, err)
+	var back Handle
+	require.NoError(t, json.Unmarshal(data, &back))
+	assert.Equal(t, h.PID, back.PID)
+	assert.True(t, h.Started.Equal(back.Started))
+
+	wrong := back
+	wrong.PID = os.Getpid()
+	_, err = Attach(t.Context(), wrong)
+	require.ErrorIs(t, err, ErrNotRunning)
+	assert.ErrorContains(t, err, fmt.Sprintf("pid %d does not serve", os.Getpid()))
+	wrong = back
+	wrong.StartTicks++
+	_, err = Attach(t.Context(), wrong)
+	require.ErrorIs(t, err, ErrNotRunning, "a reused pid")
+
+	a, err := Attach(t.Context(), Handle{Socket: p.SocketPath(), EventsPath: h.EventsPath})
+	require.NoError(t, err, "the pid from the socket's peer")
 	assert.Equal(t, p.PID(), a.PID())
-	assert.Equal(t, fakeCHVersion, a.Version())
 	assert.Same(t, rel, a.Release())
-	_, err = ClientAs[*fakeAPIClient](a)
+	assert.Equal(t, fakeCHVersion, a.Handle().Version)
+	_, err = ClientAs[*fakeAPIClient](a.Hypervisor())
 	require.NoError(t, err)
-	_, open := <-a.Events()
-	assert.False(t, open, "no events for an attached VMM")
+
+	// Events reach an attached VMM through the events file.
+	booted := make(chan Event, 1)
+	go func() {
+		e, err := a.WaitEvent(t.Context(), func(e Event) bool { return e.Name == EventBooted })
+		assert.NoError(t, err)
+		booted <- e
+	}()
+	time.Sleep(20 * time.Millisecond)
+	require.NoError(t, a.Hypervisor().BootVM(t.Context()))
+	select {
+	case e := <-booted:
+		assert.Equal(t, "vm booted", e.String())
+	case <-time.After(3 * time.Second):
+		t.Fatal("no booted event through the events file")
+	}
 
 	require.NoError(t, a.Stop(t.Context()))
-	select {
-	case <-a.Done():
-	case <-time.After(3 * time.Second):
-		t.Fatal("Attach's Wait did not see the exit")
-	}
-	assert.NoError(t, a.Wait())
-	assert.Equal(t, -1, a.ExitCode(), "not a child: status unknown")
-	require.NoError(t, p.Wait(), "the child itself exited with 0")
+	exit := a.Wait()
+	assert.Equal(t, ExitRequested, exit.Reason)
+	assert.Nil(t, exit.State, "not a child: status unknown")
+	assert.True(t, p.Wait().State.Success(), "the child itself exited with 0")
 	assert.NoFileExists(t, p.SocketPath())
 
-	_, err = Attach(t.Context(), p.PID(), p.SocketPath())
-	assert.ErrorIs(t, err, ErrNotRunning)
+	_, err = Attach(t.Context(), back)
+	assert.ErrorIs(t, err, ErrVMMUnreachable)
+}
+
+func TestAttachSeesGuestShutdown(t *testing.T) {
+	p, err := startFake(t, t.Context(), WithDetached(), WithArgs("--fake-button", "poweroff"))
+	require.NoError(t, err)
+	a, err := Attach(t.Context(), p.Handle())
+	require.NoError(t, err)
+	require.NoError(t, a.Hypervisor().PowerButton(t.Context()))
+	assert.Equal(t, ExitGuestShutdown, a.Wait().Reason, "from the events file")
 }
 
 func TestAttachKill(t *testing.T) {
 	p, err := startFake(t, t.Context(), WithDetached())
 	require.NoError(t, err)
-	a, err := Attach(t.Context(), p.PID(), p.SocketPath())
+	a, err := Attach(t.Context(), p.Handle())
 	require.NoError(t, err)
 	require.NoError(t, a.Kill())
 	<-a.Done()
-	var exitErr *exec.ExitError
-	require.ErrorAs(t, p.Wait(), &exitErr)
+	assert.Equal(t, ExitRequested, a.Wait().Reason)
+	assert.False(t, p.Wait().State.Success())
 	assert.NoError(t, a.Kill(), "killing an ended VMM is fine")
 }
 
 func TestEvents(t *testing.T) {
-	p, err := startFake(t, t.Context(), WithEvents())
+	p, err := startFake(t, t.Context())
 	require.NoError(t, err)
-	resp, err := p.HTTPClient().Do(apiRequest(t, t.Context(), http.MethodPut, "/vm.boot", nil))
-	require.NoError(t, err)
-	resp.Body.Close()
+	events := p.Events()
+	require.NoError(t, p.Hypervisor().BootVM(t.Context()))
 	require.NoError(t, p.Stop(t.Context()))
 
 	var got []string
 	var activated Event
-	for ev := range p.Events() { // closes when CH exits
+	for ev := range events { // closes when CH exits
 		got = append(got, ev.String())
 		if ev.Name == EventActivated {
 			activated = ev
 		}
-		assert.False(t, ev.Time.Before(p.started), "event time after start")
+		assert.False(t, ev.Time.Before(p.Handle().Started), "event time after start")
 	}
-	assert.Equal(t, []string{"vmm starting", "vm booting", "virtio-device activated map[id:_disk0]", "vm booted", "vmm shutdown"}, got)
-	assert.Equal(t, EventSourceVirtioDevice, activated.Source)
+	assert.Equal(t, []string{"vm booting", "virtio-device activated map[id:_disk0]", "vm booted", "vmm shutdown"}, got, "from the first call of Events on")
+	assert.Equal(t, EventSourceDevice, activated.Source)
 	assert.Equal(t, map[string]string{"id": "_disk0"}, activated.Properties)
 }
 
@@ -477,22 +636,21 @@ func TestNoFDLeak(t *testing.T) {
 		return len(es)
 	}
 	// One cycle first, so that lazily opened descriptors (epoll, …) exist.
-	p, err := startFake(t, t.Context(), WithEvents())
+	p, err := startFake(t, t.Context())
 	require.NoError(t, err)
 	require.NoError(t, p.Stop(t.Context()))
 	before := countFDs()
 	for i := range 20 {
-		opts := []ProcessOption{}
+		var opts []StartOption
 		if i%2 == 0 {
-			opts = append(opts, WithEvents())
+			opts = append(opts, WithDetached())
 		}
 		p, err := startFake(t, t.Context(), opts...)
 		require.NoError(t, err)
-		_, err = p.Ping(t.Context())
+		_, err = p.Hypervisor().Ping(t.Context())
 		require.NoError(t, err)
 		require.NoError(t, p.Stop(t.Context()))
-		for range p.Events() {
-		}
+		p.Wait()
 	}
 	assert.True(t, eventually(time.Second, func() bool { return countFDs() <= before }),
 		"fds: %d before, %d after 20 cycles", before, countFDs())
@@ -501,7 +659,7 @@ func TestNoFDLeak(t *testing.T) {
 func TestKVMCheckComesFirst(t *testing.T) {
 	withKVMDevice(t, filepath.Join(t.TempDir(), "no-kvm"))
 	sock := filepath.Join(t.TempDir(), "api.sock")
-	_, err := StartProcess(t.Context(), t.TempDir(), "v48.0", sock, WithBinary(testBinary(t)))
+	_, err := StartProcess(t.Context(), registerFakeRelease(t), t.TempDir(), sock, WithBinary(testBinary(t)))
 	require.ErrorIs(t, err, ErrKVMUnavailable)
 	assert.NoFileExists(t, sock)
 }

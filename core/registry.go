@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	goversion "github.com/hashicorp/go-version"
+
+	"github.com/chvmm/chvmm/core/driver"
 )
 
 var (
@@ -14,26 +16,22 @@ var (
 	registry   = map[string]*Release{} // by canonical version "v48.0"
 )
 
-// Register makes a release available, by its version. Version modules call it
-// from init. It panics if r is nil, its Version is malformed, or a release of
-// the same version is already registered, as database/sql's Register does.
-func Register(r *Release) {
-	if r == nil {
-		panic("chvmm/core: Register release is nil")
-	}
-	v, err := parseReleaseVersion(r.Version)
+// Register makes a release available and returns it. Version modules call
+// it when they are initialised, as database/sql drivers call sql.Register.
+// It panics if d is nil, its Version is malformed, or a release of the same
+// version is already registered.
+func Register(d *driver.Release) *Release {
+	r, err := newRelease(d)
 	if err != nil {
 		panic("chvmm/core: Register: " + err.Error())
 	}
-	key := canonical(v)
 	registryMu.Lock()
 	defer registryMu.Unlock()
-	if _, dup := registry[key]; dup {
-		panic("chvmm/core: Register called twice for Cloud Hypervisor " + key)
+	if _, dup := registry[r.tag]; dup {
+		panic("chvmm/core: Register called twice for Cloud Hypervisor " + r.tag)
 	}
-	r.Version = key
-	r.version = v
-	registry[key] = r
+	registry[r.tag] = r
+	return r
 }
 
 // Releases returns every registered release, oldest first.
@@ -44,27 +42,8 @@ func Releases() []*Release {
 	for _, r := range registry {
 		rs = append(rs, r)
 	}
-	slices.SortFunc(rs, func(a, b *Release) int { return a.version.Compare(b.version) })
+	slices.SortFunc(rs, (*Release).compare)
 	return rs
-}
-
-// Versions returns the versions of every registered release, oldest first.
-func Versions() []string {
-	rs := Releases()
-	vs := make([]string, len(rs))
-	for i, r := range rs {
-		vs[i] = r.Version
-	}
-	return vs
-}
-
-// Latest returns the newest registered release.
-func Latest() (*Release, error) {
-	rs := Releases()
-	if len(rs) == 0 {
-		return nil, unknownVersion("latest", rs)
-	}
-	return rs[len(rs)-1], nil
 }
 
 // Lookup finds a registered release.
@@ -80,10 +59,13 @@ func Latest() (*Release, error) {
 // release satisfies matches ErrUnknownVersion and lists what is registered.
 func Lookup(want string) (*Release, error) {
 	want = strings.TrimSpace(want)
-	if want == "" || want == "latest" {
-		return Latest()
-	}
 	rs := Releases()
+	if want == "" || want == "latest" {
+		if len(rs) == 0 {
+			return nil, unknownVersion("latest", rs)
+		}
+		return rs[len(rs)-1], nil
+	}
 	match, err := matcher(want)
 	if err != nil {
 		return nil, err
@@ -122,7 +104,7 @@ func unknownVersion(want string, rs []*Release) error {
 	}
 	vs := make([]string, len(rs))
 	for i, r := range rs {
-		vs[i] = r.Version
+		vs[i] = r.tag
 	}
 	return fmt.Errorf("%w %q; registered: %s", ErrUnknownVersion, want, strings.Join(vs, ", "))
 }

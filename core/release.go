@@ -3,127 +3,118 @@ package core
 import (
 	"fmt"
 	"io/fs"
-	"net/http"
-	"reflect"
 	"runtime"
 	"strings"
 
 	goversion "github.com/hashicorp/go-version"
+
+	"github.com/chvmm/chvmm/core/driver"
 )
 
-// Arch names used by Cloud Hypervisor release assets and by the binaries
-// layout: binaries/{arch}/cloud-hypervisor.
-const (
-	ArchX86_64  = "x86_64"
-	ArchAarch64 = "aarch64"
-)
-
-// HostArch returns the CH name of the architecture this program runs on
-// ("x86_64" or "aarch64"), or runtime.GOARCH when CH has no build for it.
-func HostArch() string {
-	switch runtime.GOARCH {
-	case "amd64":
-		return ArchX86_64
-	case "arm64":
-		return ArchAarch64
-	}
-	return runtime.GOARCH
-}
-
-// BinaryName is the file name of the CH binary, inside a release's Binaries
-// (as {arch}/cloud-hypervisor) and inside the data directory.
-const BinaryName = "cloud-hypervisor"
-
-// A Release is one Cloud Hypervisor release registered by a version module.
-// Version modules build it in init and pass it to [Register]; after that it
-// is read-only.
+// A Release is one Cloud Hypervisor release a version module registered
+// (see [Register]); [Lookup] finds one by version, and each version module
+// exports its own (v53.Release) for a program that picks one at compile
+// time. Its methods are safe for concurrent use.
 type Release struct {
-	// Version is the CH release tag, "v48.0" or "v50.2".
-	Version string
-	// APIVersion is info.version of the release's OpenAPI spec ("0.3.0").
-	APIVersion string
-	// SpecSHA256 is the hex SHA-256 of the official spec the client was
-	// generated from.
-	SpecSHA256 string
-	// Binaries holds the embedded binaries as {arch}/cloud-hypervisor. It may
-	// hold none: a module built without binaries still registers.
-	Binaries fs.FS
-	// Endpoints lists every operation of the release's API, from its spec.
-	Endpoints []Endpoint
-	// Schemas maps each component schema of the spec ("VmConfig",
-	// "NetConfig", …) to the generated Go type for it.
-	Schemas map[string]reflect.Type
-	// NewClient returns the release's generated typed client (for example
-	// *v50.ClientWithResponses) talking to baseURL through doer.
-	NewClient func(baseURL string, doer HTTPDoer) (any, error)
-
-	version *goversion.Version // parsed Version, set by Register
+	d       *driver.Release
+	version *goversion.Version // parsed d.Version
+	tag     string             // canonical "v48.0"
+	// endpoints and the API model, from d.API (never nil once registered).
+	endpoints map[driver.Endpoint]bool
+	api       *driver.API
 }
 
-// HTTPDoer is what the generated clients send requests through; *http.Client
-// satisfies it.
-type HTTPDoer interface {
-	Do(*http.Request) (*http.Response, error)
-}
-
-// An Endpoint is one operation of a release's API.
-type Endpoint struct {
-	Method string // "GET" or "PUT"
-	Path   string // relative to the API base, "/vm.resize-disk"
-}
-
-// Supports reports whether the release's API has the operation method path.
-func (r *Release) Supports(method, path string) bool {
-	for _, e := range r.Endpoints {
-		if e.Method == method && e.Path == path {
-			return true
-		}
+// newRelease checks d and makes the Release for it; it does not register
+// it.
+func newRelease(d *driver.Release) (*Release, error) {
+	if d == nil {
+		return nil, fmt.Errorf("release is nil")
 	}
-	return false
-}
-
-// String returns the release's version tag.
-func (r *Release) String() string { return r.Version }
-
-// SemVer returns the release's version parsed by hashicorp/go-version.
-func (r *Release) SemVer() *goversion.Version { return r.version }
-
-// Arches returns the architectures the release embeds a binary for, sorted.
-func (r *Release) Arches() []string {
-	var arches []string
-	for _, a := range []string{ArchAarch64, ArchX86_64} {
-		if _, err := r.binaryInfo(a); err == nil {
-			arches = append(arches, a)
-		}
+	v, err := parseReleaseVersion(d.Version)
+	if err != nil {
+		return nil, err
 	}
-	return arches
+	api := d.API
+	if api == nil {
+		api = &driver.API{}
+	}
+	r := &Release{d: d, version: v, tag: canonical(v), api: api, endpoints: map[driver.Endpoint]bool{}}
+	for _, e := range api.Endpoints {
+		r.endpoints[e] = true
+	}
+	return r, nil
 }
 
-// HasBinary reports whether the release embeds a binary for arch.
-func (r *Release) HasBinary(arch string) bool {
-	_, err := r.binaryInfo(arch)
+// Version returns the release's tag: "v48.0", "v50.2".
+func (r *Release) Version() string { return r.tag }
+
+// String returns the release's tag.
+func (r *Release) String() string { return r.tag }
+
+// major returns the release's major version (48 for v48.0).
+func (r *Release) major() int { return r.version.Segments()[0] }
+
+// compare orders releases by version.
+func (r *Release) compare(o *Release) int { return r.version.Compare(o.version) }
+
+// HasBinary reports whether this build of the program embeds the release's
+// binary for its architecture (see [Release.BinaryPath]). A version module
+// built without its binaries (before `make binaries`) still registers.
+func (r *Release) HasBinary() bool {
+	_, err := r.binaryInfo()
 	return err == nil
 }
 
-// binaryInfo stats the embedded binary for arch. A missing one is an error
-// matching ErrNoBinary.
-func (r *Release) binaryInfo(arch string) (fs.FileInfo, error) {
-	if r.Binaries == nil {
-		return nil, r.noBinary(arch)
+// binaryInfo stats the embedded binary. A missing one is an error matching
+// ErrNoBinary.
+func (r *Release) binaryInfo() (fs.FileInfo, error) {
+	if r.d.Binary == nil || r.d.Arch == "" {
+		return nil, r.noBinary()
 	}
-	fi, err := fs.Stat(r.Binaries, arch+"/"+BinaryName)
+	fi, err := fs.Stat(r.d.Binary, driver.BinaryName)
 	if err != nil || !fi.Mode().IsRegular() || fi.Size() == 0 {
-		return nil, r.noBinary(arch)
+		return nil, r.noBinary()
 	}
 	return fi, nil
 }
 
-// noBinary is the ErrNoBinary error for arch, saying how to embed one.
-func (r *Release) noBinary(arch string) error {
-	module := "its version module"
-	if major, _, ok := strings.Cut(strings.TrimPrefix(r.Version, "v"), "."); ok {
-		module = "versions/v" + major
+// noBinary is the ErrNoBinary error of r, saying how to embed one.
+func (r *Release) noBinary() error {
+	if r.d.Arch == "" {
+		return fmt.Errorf("%w: Cloud Hypervisor has no build for %s/%s (CH %s embeds x86_64 and aarch64 binaries only)",
+			ErrNoBinary, runtime.GOOS, runtime.GOARCH, r.tag)
 	}
-	return fmt.Errorf("%w for %s in CH %s; run `make binaries` to put the release's %s/%s into %s/binaries, then rebuild",
-		ErrNoBinary, arch, r.Version, arch, BinaryName, module)
+	return fmt.Errorf("%w for %s in CH %s: run `make binaries` to put the release's %s/%s into versions/v%d/binaries, then rebuild",
+		ErrNoBinary, r.d.Arch, r.tag, r.d.Arch, driver.BinaryName, r.major())
+}
+
+// Has reports whether the release has feature, which is one of
+//   - an endpoint its server routes: "PUT /vm.resize-disk", "PUT /vm.nmi";
+//   - a schema of its API: "GenericVhostUserConfig";
+//   - a member of a schema, by its JSON name: "NetConfig.offload_tso".
+//
+// [Features] lists the features that differ between releases.
+func (r *Release) Has(feature string) bool {
+	if method, path, ok := strings.Cut(feature, " "); ok {
+		return r.endpoints[driver.Endpoint{Method: method, Path: path}]
+	}
+	name, member, isMember := strings.Cut(feature, ".")
+	s, ok := r.api.Schemas[name]
+	if !ok || !isMember {
+		return ok
+	}
+	_, ok = s.Member(member)
+	return ok
+}
+
+// hostArch returns CH's name of the architecture this program runs on
+// ("x86_64", "aarch64"), or runtime.GOARCH when CH has no build for it.
+func hostArch() string {
+	switch runtime.GOARCH {
+	case "amd64":
+		return "x86_64"
+	case "arm64":
+		return "aarch64"
+	}
+	return runtime.GOARCH
 }

@@ -19,7 +19,7 @@ import (
 // A call that runs out of time says which operation it was, not only
 // "context deadline exceeded".
 func TestReviewCallErrorNamesOperation(t *testing.T) {
-	rel := &Release{Version: "v50.2", Endpoints: []Endpoint{{"GET", "/vm.info"}}}
+	rel := testRelease("v50.2", nil)
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
 	sock, _ := serveUnix(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -30,11 +30,11 @@ func TestReviewCallErrorNamesOperation(t *testing.T) {
 	}))
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
-	_, err := NewHypervisor(rel, sock).VMInfo(ctx)
+	_, err := newTestHypervisor(rel, sock).VMInfo(ctx)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Contains(t, err.Error(), "GET /vm.info")
 
-	_, err = Ping(ctx, NewHTTPClient(sock))
+	_, err = ping(ctx, newTestHTTPClient(sock))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Contains(t, err.Error(), "GET /vmm.ping")
 }
@@ -54,7 +54,7 @@ func TestReviewFDPassingVMMExitsUnderRequest(t *testing.T) {
 		_, _ = c.Read(make([]byte, 64<<10)) // the request, then exit
 		c.Close()
 	}()
-	_, err = NewHypervisor(fdRelease, sock).AddNet(t.Context(), NetConfig{}, devNulls(t, 1)...)
+	_, err = newTestHypervisor(fdRelease, sock).AddNet(t.Context(), NetConfig{}, devNulls(t, 1)...)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, ErrVMMUnreachable)
 	assert.True(t, errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF), "%v", err)
@@ -67,7 +67,7 @@ func TestReviewFDPassingContextKeepsCause(t *testing.T) {
 	s := startFDServer(t, "") // reads the request, never answers
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
-	_, err := NewHypervisor(fdRelease, s.socket).AddNet(ctx, NetConfig{}, devNulls(t, 1)...)
+	_, err := newTestHypervisor(fdRelease, s.socket).AddNet(ctx, NetConfig{}, devNulls(t, 1)...)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	var oe *net.OpError
 	assert.ErrorAs(t, err, &oe, "the network error is kept in the chain: %v", err)
@@ -75,9 +75,9 @@ func TestReviewFDPassingContextKeepsCause(t *testing.T) {
 
 // Snapshot into a directory that does not exist says so and what to do.
 func TestReviewSnapshotMissingDirSaysWhatToDo(t *testing.T) {
-	rel := &Release{Version: "v50.2", Endpoints: []Endpoint{{"PUT", "/vm.snapshot"}}}
+	rel := testRelease("v50.2", nil)
 	dir := filepath.Join(t.TempDir(), "missing")
-	err := NewHypervisor(rel, filepath.Join(t.TempDir(), "api.sock")).Snapshot(t.Context(), dir)
+	err := newTestHypervisor(rel, filepath.Join(t.TempDir(), "api.sock")).Snapshot(t.Context(), dir)
 	require.ErrorIs(t, err, fs.ErrNotExist)
 	assert.Contains(t, err.Error(), dir)
 	assert.Contains(t, err.Error(), "create it first")
@@ -86,7 +86,7 @@ func TestReviewSnapshotMissingDirSaysWhatToDo(t *testing.T) {
 // Coredump sends an absolute file:// URL, as Snapshot does: a relative path
 // would be resolved against CH's working directory, not the caller's.
 func TestReviewCoredumpAbsolutePath(t *testing.T) {
-	rel := &Release{Version: "v50.2", Endpoints: []Endpoint{{"PUT", "/vm.coredump"}}}
+	rel := testRelease("v50.2", nil)
 	got := make(chan string, 1)
 	sock, _ := serveUnix(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
@@ -96,7 +96,7 @@ func TestReviewCoredumpAbsolutePath(t *testing.T) {
 		got <- body.DestinationURL
 		w.WriteHeader(http.StatusNoContent)
 	}))
-	require.NoError(t, NewHypervisor(rel, sock).Coredump(t.Context(), "vm1.core"))
+	require.NoError(t, newTestHypervisor(rel, sock).Coredump(t.Context(), "vm1.core"))
 	abs, err := filepath.Abs("vm1.core")
 	require.NoError(t, err)
 	assert.Equal(t, "file://"+abs, <-got)

@@ -4,6 +4,8 @@ package core
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -23,29 +25,32 @@ func TestReviewStartProcessExtractionHonoursContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := StartProcess(ctx, t.TempDir(), "v92.0", filepath.Join(t.TempDir(), "api.sock"), WithoutKVMCheck())
+	rel, err := Lookup("v92.0")
+	require.NoError(t, err)
+	_, err = StartProcess(ctx, rel, t.TempDir(), filepath.Join(t.TempDir(), "api.sock"), WithoutKVMCheck())
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, time.Since(start), 3*time.Second, "bounded by ctx, not by ParseVersion's 10 s")
 }
 
-// Attach finds the version as Connect does: from build_version, else from
-// the Cargo version; Version then agrees with Release.
-func TestReviewAttachVersionFromCargoVersion(t *testing.T) {
-	rel := registerFakeRelease(t)
+// TestAttachBelievesTheKernelNotTheVMM: a server that claims another pid
+// (here: a child of this test) is refused, since the socket's peer
+// credentials name the process that listens on it; so is a handle whose
+// pid is not that process. Stop would otherwise signal the wrong process.
+func TestAttachBelievesTheKernelNotTheVMM(t *testing.T) {
+	registerFakeRelease(t)
 	child := exec.Command("sleep", "60")
 	require.NoError(t, child.Start())
 	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
-	sock := servePing(t, PingInfo{BuildVersion: "unknown", Version: "89.0.0", PID: child.Process.Pid})
+	sock := servePing(t, PingInfo{BuildVersion: fakeCHVersion, Version: "89.0.0", PID: child.Process.Pid})
 
-	p, err := Attach(t.Context(), child.Process.Pid, sock)
+	_, err := Attach(t.Context(), Handle{PID: child.Process.Pid, Socket: sock})
+	require.ErrorIs(t, err, ErrNotRunning)
+	assert.ErrorContains(t, err, fmt.Sprintf("pid %d does not serve", child.Process.Pid))
+
+	// Taking the pid from the socket: this test process serves it. (Never
+	// Stop it: that would signal this test.)
+	p, err := Attach(t.Context(), Handle{Socket: sock})
 	require.NoError(t, err)
-	assert.Same(t, rel, p.Release())
-	assert.Equal(t, fakeCHVersion, p.Version())
-
-	require.NoError(t, child.Process.Kill())
-	select {
-	case <-p.Done():
-	case <-time.After(3 * time.Second):
-		t.Fatal("Done did not close after the attached process ended")
-	}
+	assert.Equal(t, os.Getpid(), p.PID(), "the kernel's pid, not the claimed one")
+	assert.Equal(t, fakeCHVersion, p.Handle().Version)
 }

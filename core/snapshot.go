@@ -5,30 +5,40 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// SnapshotMetadataFile is the file chvmm writes into a snapshot directory,
-// beside CH's own files, to record which CH release and arch wrote it.
-const SnapshotMetadataFile = "chvmm-snapshot.json"
+// snapshotMetadataFile is the file chvmm writes into a snapshot directory,
+// beside CH's own files, to record which CH build and arch wrote it.
+const snapshotMetadataFile = "chvmm-snapshot.json"
 
-// ErrNoSnapshotMetadata: a snapshot directory has no SnapshotMetadataFile,
-// so chvmm cannot tell which CH release wrote it. Restore it with
-// RestoreOptions.Force on the release you know wrote it.
+// maxMetadataSize bounds what ReadSnapshotMetadata reads.
+const maxMetadataSize = 64 << 10
+
+// ErrNoSnapshotMetadata: a snapshot directory has no chvmm metadata
+// (chvmm-snapshot.json), so chvmm cannot tell which CH release wrote it.
+// Restore it with RestoreOptions.Force on the release you know wrote it.
 var ErrNoSnapshotMetadata = errors.New("snapshot has no chvmm metadata")
 
-// SnapshotMetadata says which CH release wrote a snapshot. A VM paused or
-// snapshotted under one CH release can only be restored by that release.
+// SnapshotMetadata says which CH build wrote a snapshot, as the VMM itself
+// reported it. CH restores a snapshot only with a release of the same
+// major version (its release notes: "Snapshot/restore support is not
+// compatible across MAJOR versions").
 type SnapshotMetadata struct {
-	// Version is the CH release that wrote the snapshot ("v50.2").
+	// Version is the CH release that wrote it ("v50.2"): Build, normalised.
 	Version string `json:"ch_version"`
+	// Build is the VMM's build_version from vmm.ping ("v50.2",
+	// "v50.2-dirty"), as it was reported.
+	Build string `json:"ch_build,omitempty"`
 	// Arch is the architecture it ran on ("x86_64").
 	Arch string `json:"arch"`
 	// Created is when the snapshot was taken.
@@ -37,9 +47,11 @@ type SnapshotMetadata struct {
 
 // ReadSnapshotMetadata reads the metadata chvmm wrote into snapshot
 // directory dir. A directory without it is an error matching
-// ErrNoSnapshotMetadata.
+// ErrNoSnapshotMetadata. It reads a regular file of at most 64 KiB, never
+// through a symlink.
 func ReadSnapshotMetadata(dir string) (*SnapshotMetadata, error) {
-	data, err := os.ReadFile(filepath.Join(dir, SnapshotMetadataFile))
+	path := filepath.Join(dir, snapshotMetadataFile)
+	data, err := readSmallFile(path, maxMetadataSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w (was it taken with chvmm's Snapshot?)", dir, ErrNoSnapshotMetadata)
 	}
@@ -48,26 +60,65 @@ func ReadSnapshotMetadata(dir string) (*SnapshotMetadata, error) {
 	}
 	var md SnapshotMetadata
 	if err := json.Unmarshal(data, &md); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, SnapshotMetadataFile), err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	v, err := NormalizeVersion(md.Version)
+	v, err := parseReleaseVersion(md.Version)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, SnapshotMetadataFile), err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	md.Version = v
+	md.Version = canonical(v)
 	return &md, nil
 }
 
+// readSmallFile reads the regular file at path, of at most limit bytes,
+// without following a symlink at its last component and without blocking
+// on a FIFO or device put there.
+func readSmallFile(path string, limit int64) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return nil, fmt.Errorf("%w: %s is a symlink; chvmm reads it only as a regular file", ErrUnsafePath, path)
+		}
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file (%v)", ErrUnsafePath, path, fi.Mode().Type())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes: %w", path, limit, ErrBadConfig)
+	}
+	return data, nil
+}
+
 // Snapshot asks CH to write the snapshot into dir, then writes the
-// metadata file, atomically.
+// metadata file, atomically, with the build the VMM reports.
 func (c *vmmClient) Snapshot(ctx context.Context, dir string) error {
 	abs, err := snapshotDir(dir)
 	if err != nil {
 		return err
 	}
+	// What wrote it: the VMM says, now.
+	info, err := c.Ping(ctx)
+	if err != nil {
+		return fmt.Errorf("snapshot: asking the VMM its build: %w", err)
+	}
+	version, err := pingVersion(info)
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
 	// Metadata left from an older snapshot in dir must not vouch for files
 	// a failed snapshot may have half replaced.
-	meta := filepath.Join(abs, SnapshotMetadataFile)
+	meta := filepath.Join(abs, snapshotMetadataFile)
 	if err := os.Remove(meta); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("snapshot: removing the old %s: %w", meta, err)
 	}
@@ -75,12 +126,12 @@ func (c *vmmClient) Snapshot(ctx context.Context, dir string) error {
 	if err := c.call(ctx, http.MethodPut, "/vm.snapshot", "VmSnapshotConfig", &VMSnapshotConfig{DestinationURL: &url}, nil); err != nil {
 		return err
 	}
-	md := SnapshotMetadata{Version: c.rel.Version, Arch: HostArch(), Created: time.Now().UTC()}
+	md := SnapshotMetadata{Version: version, Build: info.BuildVersion, Arch: hostArch(), Created: time.Now().UTC()}
 	data, err := json.MarshalIndent(md, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(meta, append(data, '\n'), 0o644)
+	return writeFileAtomic(meta, append(data, '\n'), 0o600)
 }
 
 // Restore checks the snapshot's metadata against this VMM's release, then
@@ -90,59 +141,67 @@ func (c *vmmClient) Restore(ctx context.Context, dir string, opts RestoreOptions
 	if err != nil {
 		return err
 	}
-	if err := checkSnapshotRelease(abs, c.rel, opts.Force); err != nil {
+	if err := checkSnapshotRelease(abs, c.rel, opts.Force, c.log); err != nil {
 		return err
 	}
-	cfg := RestoreConfig{}
-	if opts.Config != nil {
-		cfg = *opts.Config
-	}
-	cfg.SourceURL = "file://" + abs
+	cfg := RestoreConfig{SourceURL: "file://" + abs}
 	if opts.Prefault {
 		cfg.Prefault = &opts.Prefault
 	}
-	if err := c.rel.checkFields("RestoreConfig", &cfg); err != nil {
-		return err
+	if opts.MemoryRestoreMode != "" {
+		cfg.MemoryRestoreMode = &opts.MemoryRestoreMode
+	}
+	// One way to resume: the server's own field where it has it.
+	serverResumes := opts.Resume && c.rel.Has("RestoreConfig.resume")
+	if serverResumes {
+		cfg.Resume = &opts.Resume
+	}
+	body, err := c.rel.encodeBody("RestoreConfig", &cfg, c.buildFeatures())
+	if err != nil {
+		return fmt.Errorf("PUT /vm.restore: %w", err)
 	}
 	if len(opts.NetFDs) == 0 {
-		err = c.call(ctx, http.MethodPut, "/vm.restore", "", &cfg, nil)
+		err = c.call(ctx, http.MethodPut, "/vm.restore", "RestoreConfig", &cfg, nil)
 	} else {
-		err = c.restoreWithFDs(ctx, cfg, opts.NetFDs)
+		err = c.restoreWithFDs(ctx, body, opts.NetFDs)
 	}
-	if err != nil || !opts.Resume {
+	if err != nil || !opts.Resume || serverResumes {
 		return err
 	}
 	return c.ResumeVM(ctx)
 }
 
 // restoreWithFDs restores with new TAP fds for the snapshot's net devices.
-func (c *vmmClient) restoreWithFDs(ctx context.Context, cfg RestoreConfig, netFDs map[string][]*os.File) error {
+func (c *vmmClient) restoreWithFDs(ctx context.Context, body []byte, netFDs NetFDs) error {
 	// CH takes new TAP fds for the snapshot's net devices as net_fds, a
-	// field of its RestoreConfig its spec does not list, with the fds
+	// member of its RestoreConfig its spec does not list, with the fds
 	// themselves sent along the request.
-	req := restoreRequest{RestoreConfig: cfg}
+	var doc map[string]any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return err
+	}
 	var files []*os.File
+	var nets []map[string]any
 	for _, id := range slices.Sorted(maps.Keys(netFDs)) {
 		fds := netFDs[id]
-		req.NetFDs = append(req.NetFDs, restoredNet{ID: id, NumFDs: len(fds)})
+		nets = append(nets, map[string]any{"id": id, "num_fds": len(fds)})
 		files = append(files, fds...)
 	}
-	return c.callWithFiles(ctx, http.MethodPut, "/vm.restore", "", &req, files, nil)
+	doc["net_fds"] = nets
+	data, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	return c.callWithFiles(ctx, http.MethodPut, "/vm.restore", data, files, nil)
 }
 
-type restoreRequest struct {
-	RestoreConfig
-	NetFDs []restoredNet `json:"net_fds,omitempty"`
-}
-
-type restoredNet struct {
-	ID     string `json:"id"`
-	NumFDs int    `json:"num_fds"`
-}
-
-// checkSnapshotRelease refuses a snapshot that release r did not write,
-// unless force.
-func checkSnapshotRelease(dir string, r *Release, force bool) error {
+// checkSnapshotRelease refuses a snapshot release r cannot restore: one
+// taken on another architecture, always; one written by another major
+// release of CH unless force. Another point release of the same major is
+// restored, with a notice in log.
+func checkSnapshotRelease(dir string, r *Release, force bool, log interface {
+	Info(msg string, args ...any)
+}) error {
 	md, err := ReadSnapshotMetadata(dir)
 	if err != nil {
 		if force && errors.Is(err, ErrNoSnapshotMetadata) {
@@ -150,14 +209,25 @@ func checkSnapshotRelease(dir string, r *Release, force bool) error {
 		}
 		return err
 	}
-	if md.Arch != HostArch() {
-		return fmt.Errorf("snapshot %s was taken on %s; this host is %s: %w", dir, md.Arch, HostArch(), ErrVersionMismatch)
+	if md.Arch != hostArch() {
+		return fmt.Errorf("snapshot %s was taken on %s; this host is %s: %w", dir, md.Arch, hostArch(), ErrArchMismatch)
 	}
-	if md.Version != r.Version && !force {
-		return fmt.Errorf("snapshot %s was written by CH %s, this VMM runs CH %s: %w; restore it with core.RestoreProcess, which starts CH %s, or set RestoreOptions.Force",
-			dir, md.Version, r.Version, ErrVersionMismatch, md.Version)
+	if md.Version == r.tag {
+		return nil
 	}
-	return nil
+	v, err := parseReleaseVersion(md.Version)
+	if err != nil {
+		return err
+	}
+	if v.Segments()[0] == r.major() {
+		log.Info("restoring a snapshot of another point release of the same major CH release", "snapshot", dir, "written_by", md.Build, "vmm", r.tag)
+		return nil
+	}
+	if force {
+		return nil
+	}
+	return fmt.Errorf("snapshot %s was written by CH %s, this VMM runs CH %s: %w; CH restores snapshots only within a major release: restore it with core.RestoreProcess, which starts a v%d release, or set RestoreOptions.Force",
+		dir, md.Version, r.tag, ErrVersionMismatch, v.Segments()[0])
 }
 
 // snapshotDir returns dir as an absolute path, which must be a directory.
@@ -228,38 +298,40 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// RestoreProcess starts a VMM of exactly the CH release that wrote the
-// snapshot in snapshotDir (see [SnapshotMetadata]), restores the snapshot
-// into it and returns the process with the VM paused, or resumed when the
-// options say so ([WithRestoreOptions] with Resume). options are those of
-// [StartProcess]. If the snapshot's release is not registered, the error
-// names the module to import. On any failure the new VMM is killed.
-func RestoreProcess(ctx context.Context, dataDir, snapshotDir, socketPath string, options ...ProcessOption) (*Process, error) {
+// RestoreProcess starts a VMM of the CH release that wrote the snapshot in
+// snapshotDir (see [SnapshotMetadata]): that exact release when it is
+// registered, else the newest registered release of the same major, with
+// a logged notice (CH restores snapshots within a major release; a program
+// upgraded to a new point release of a version module restores what the
+// old one wrote). It restores the snapshot into it and returns the process
+// with the VM paused, or resumed when ro.Resume. If no release of that
+// major is registered, the error names the module to import. On any
+// failure the new VMM is killed and reaped.
+func RestoreProcess(ctx context.Context, dataDir, snapshotDir, socketPath string, ro RestoreOptions, options ...StartOption) (*Process, error) {
 	md, err := ReadSnapshotMetadata(snapshotDir)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := Lookup(md.Version); err != nil {
-		major, _, _ := strings.Cut(strings.TrimPrefix(md.Version, "v"), ".")
-		return nil, fmt.Errorf("snapshot %s needs CH %s: %w; add import _ \"github.com/chvmm/chvmm/versions/v%s\"", snapshotDir, md.Version, err, major)
-	}
-	cfg := defaultProcessConfig()
-	for _, o := range options {
-		o(&cfg)
-	}
-	p, err := StartProcess(ctx, dataDir, md.Version, socketPath, options...)
+	v, err := parseReleaseVersion(md.Version)
 	if err != nil {
 		return nil, err
 	}
-	h := p.Hypervisor()
-	if h == nil || h.Release().Version != md.Version {
-		err = fmt.Errorf("VMM started for snapshot %s runs CH %s, not %s: %w", snapshotDir, p.Version(), md.Version, ErrVersionMismatch)
-	} else {
-		err = h.Restore(ctx, snapshotDir, cfg.restore)
-	}
+	major := v.Segments()[0]
+	rel, err := Lookup(md.Version)
 	if err != nil {
-		_ = p.Kill()
-		_ = p.Wait()
+		if rel, err = Lookup(fmt.Sprint(major)); err != nil {
+			return nil, fmt.Errorf("snapshot %s needs CH %s: %w; add import _ \"github.com/chvmm/chvmm/versions/v%d\"", snapshotDir, md.Version, err, major)
+		}
+	}
+	p, err := StartProcess(ctx, rel, dataDir, socketPath, options...)
+	if err != nil {
+		return nil, err
+	}
+	if rel.tag != md.Version {
+		p.log.Info("restoring a snapshot on another point release of its major CH release", "snapshot", snapshotDir, "written_by", md.Version, "vmm", rel.tag)
+	}
+	if err := p.h.Restore(ctx, snapshotDir, ro); err != nil {
+		p.kill()
 		return nil, fmt.Errorf("restoring %s: %w", snapshotDir, err)
 	}
 	return p, nil

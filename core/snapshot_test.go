@@ -1,10 +1,14 @@
 package core
 
 import (
+	"bytes"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -12,7 +16,7 @@ import (
 
 func writeMetadata(t *testing.T, dir, content string) {
 	t.Helper()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, SnapshotMetadataFile), []byte(content), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, snapshotMetadataFile), []byte(content), 0o644))
 }
 
 func TestReadSnapshotMetadata(t *testing.T) {
@@ -37,33 +41,69 @@ func TestReadSnapshotMetadata(t *testing.T) {
 		_, err := ReadSnapshotMetadata(dir)
 		require.Error(t, err, name)
 		assert.NotErrorIs(t, err, ErrNoSnapshotMetadata, name)
-		assert.ErrorContains(t, err, SnapshotMetadataFile, name)
+		assert.ErrorContains(t, err, snapshotMetadataFile, name)
 	}
 }
 
 func TestCheckSnapshotRelease(t *testing.T) {
-	r := &Release{Version: "v50.2"}
+	r := testRelease("v50.2", nil)
+	log := slog.New(slog.DiscardHandler)
 	dir := t.TempDir()
-	require.ErrorIs(t, checkSnapshotRelease(dir, r, false), ErrNoSnapshotMetadata)
-	require.NoError(t, checkSnapshotRelease(dir, r, true), "Force restores a snapshot without metadata")
+	require.ErrorIs(t, checkSnapshotRelease(dir, r, false, log), ErrNoSnapshotMetadata)
+	require.NoError(t, checkSnapshotRelease(dir, r, true, log), "Force restores a snapshot without metadata")
 
-	writeMetadata(t, dir, `{"ch_version": "v50.2", "arch": "`+HostArch()+`"}`)
-	require.NoError(t, checkSnapshotRelease(dir, r, false))
+	writeMetadata(t, dir, `{"ch_version": "v50.2", "arch": "`+hostArch()+`"}`)
+	require.NoError(t, checkSnapshotRelease(dir, r, false, log))
 
-	writeMetadata(t, dir, `{"ch_version": "v49.0", "arch": "`+HostArch()+`"}`)
-	err := checkSnapshotRelease(dir, r, false)
+	// Same major, another point release: CH's promise holds; a notice.
+	var notice bytes.Buffer
+	writeMetadata(t, dir, `{"ch_version": "v50.0", "ch_build": "v50.0-dirty", "arch": "`+hostArch()+`"}`)
+	require.NoError(t, checkSnapshotRelease(dir, r, false, slog.New(slog.NewTextHandler(&notice, nil))))
+	assert.Contains(t, notice.String(), "another point release")
+	assert.Contains(t, notice.String(), "v50.0-dirty")
+
+	writeMetadata(t, dir, `{"ch_version": "v49.0", "arch": "`+hostArch()+`"}`)
+	err := checkSnapshotRelease(dir, r, false, log)
 	require.ErrorIs(t, err, ErrVersionMismatch)
 	assert.ErrorContains(t, err, "written by CH v49.0, this VMM runs CH v50.2")
-	require.NoError(t, checkSnapshotRelease(dir, r, true))
+	assert.ErrorContains(t, err, "starts a v49 release")
+	require.NoError(t, checkSnapshotRelease(dir, r, true, log))
 
 	other := "aarch64"
-	if HostArch() == other {
+	if hostArch() == other {
 		other = "x86_64"
 	}
 	writeMetadata(t, dir, `{"ch_version": "v50.2", "arch": "`+other+`"}`)
-	err = checkSnapshotRelease(dir, r, true)
-	require.ErrorIs(t, err, ErrVersionMismatch, "Force does not cross architectures")
+	err = checkSnapshotRelease(dir, r, true, log)
+	require.ErrorIs(t, err, ErrArchMismatch, "Force does not cross architectures")
+	assert.NotErrorIs(t, err, ErrVersionMismatch)
 	assert.ErrorContains(t, err, "taken on "+other)
+}
+
+// TestReadSnapshotMetadataIsBounded: metadata that is a symlink (to
+// /dev/zero), a FIFO or a huge file is refused at once, not read forever.
+func TestReadSnapshotMetadataIsBounded(t *testing.T) {
+	for name, plant := range map[string]func(path string) error{
+		"symlink to /dev/zero": func(path string) error { return os.Symlink("/dev/zero", path) },
+		"FIFO":                 func(path string) error { return syscall.Mkfifo(path, 0o600) },
+		"huge": func(path string) error {
+			return os.WriteFile(path, bytes.Repeat([]byte(" "), maxMetadataSize+1), 0o600)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			require.NoError(t, plant(filepath.Join(dir, snapshotMetadataFile)))
+			done := make(chan error, 1)
+			go func() { _, err := ReadSnapshotMetadata(dir); done <- err }()
+			select {
+			case err := <-done:
+				require.Error(t, err)
+				assert.NotErrorIs(t, err, ErrNoSnapshotMetadata)
+			case <-time.After(3 * time.Second):
+				t.Fatal("ReadSnapshotMetadata blocked")
+			}
+		})
+	}
 }
 
 func TestSnapshotDir(t *testing.T) {
@@ -101,11 +141,11 @@ func TestWriteFileAtomic(t *testing.T) {
 
 func TestRestoreProcessNeedsMetadataAndRegisteredRelease(t *testing.T) {
 	dir := t.TempDir()
-	_, err := RestoreProcess(t.Context(), t.TempDir(), dir, filepath.Join(t.TempDir(), "s.sock"))
+	_, err := RestoreProcess(t.Context(), t.TempDir(), dir, filepath.Join(t.TempDir(), "s.sock"), RestoreOptions{})
 	require.ErrorIs(t, err, ErrNoSnapshotMetadata)
 
-	writeMetadata(t, dir, `{"ch_version": "v77.3", "arch": "`+HostArch()+`"}`)
-	_, err = RestoreProcess(t.Context(), t.TempDir(), dir, filepath.Join(t.TempDir(), "s.sock"))
+	writeMetadata(t, dir, `{"ch_version": "v77.3", "arch": "`+hostArch()+`"}`)
+	_, err = RestoreProcess(t.Context(), t.TempDir(), dir, filepath.Join(t.TempDir(), "s.sock"), RestoreOptions{})
 	require.ErrorIs(t, err, ErrUnknownVersion)
 	assert.ErrorContains(t, err, `import _ "github.com/chvmm/chvmm/versions/v77"`)
 }
@@ -115,14 +155,18 @@ func TestRestoreProcessNeedsMetadataAndRegisteredRelease(t *testing.T) {
 // CH may have half replaced.
 func TestFailedSnapshotLeavesNoOldMetadata(t *testing.T) {
 	dir := t.TempDir()
-	md := filepath.Join(dir, SnapshotMetadataFile)
+	md := filepath.Join(dir, snapshotMetadataFile)
 	require.NoError(t, os.WriteFile(md, []byte(`{"ch_version":"v48.0","arch":"x86_64"}`), 0o644))
 
 	socket, _ := serveUnix(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v1/vmm.ping" {
+			_, _ = w.Write([]byte(`{"build_version":"v50.2","version":"50.2.0","pid":1}`))
+			return
+		}
 		w.WriteHeader(http.StatusInternalServerError)
 		_, _ = w.Write([]byte(`["Error from API","The VM could not be snapshotted","Cannot snapshot VM"]`))
 	}))
-	h := NewHypervisor(&Release{Version: "v50.2", Endpoints: []Endpoint{{Method: http.MethodPut, Path: "/vm.snapshot"}}}, socket)
+	h := newVMMClient(testRelease("v50.2", nil), socket, nil)
 	err := h.Snapshot(t.Context(), dir)
 	var ae *APIError
 	require.ErrorAs(t, err, &ae)

@@ -6,23 +6,27 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Errors about the API socket of a VMM.
 var (
 	// ErrSocketPathTooLong: the socket path does not fit a unix socket
-	// address (at most MaxSocketPathLen bytes). Use a shorter directory.
+	// address (at most maxSocketPathLen bytes). Use a shorter directory.
 	ErrSocketPathTooLong = errors.New("API socket path too long")
 	// ErrSocketInUse: something already listens on the socket path (another
 	// VMM?). Stop it or pick another path.
 	ErrSocketInUse = errors.New("API socket already in use")
 )
 
-// MaxSocketPathLen is the longest unix socket path Linux accepts: sun_path
+// maxSocketPathLen is the longest unix socket path Linux accepts: sun_path
 // holds 108 bytes including the terminating NUL.
-const MaxSocketPathLen = 107
+const maxSocketPathLen = 107
 
 // staleProbeTimeout bounds the connect that tells a live socket from a stale
 // one.
@@ -33,9 +37,9 @@ func checkSocketPath(path string) error {
 	if path == "" {
 		return fmt.Errorf("%w: API socket path is empty", ErrUnsafePath)
 	}
-	if len(path) > MaxSocketPathLen {
+	if len(path) > maxSocketPathLen {
 		return fmt.Errorf("%w: %q is %d bytes, a unix socket path holds at most %d; use a shorter directory",
-			ErrSocketPathTooLong, path, len(path), MaxSocketPathLen)
+			ErrSocketPathTooLong, path, len(path), maxSocketPathLen)
 	}
 	return nil
 }
@@ -93,31 +97,120 @@ func removeSocket(path string, id socketID) {
 
 // listenAPISocket binds and listens on path (mode 0600) and returns the
 // listening socket as a file to hand to CH, with the socket's identity. The
-// caller closes the file once CH holds its copy. Connections made from then
+// caller closes the file once CH holds its copy; connections made from then
 // on wait in the backlog until CH accepts them.
+//
+// No other user can connect at any moment, whatever the umask: the socket's
+// mode is set to 0600 before bind(2) creates its file (which then applies
+// the umask to 0600), so no chmod by path follows. bind fails rather than
+// replace anything at path (ErrSocketInUse).
 func listenAPISocket(path string) (*os.File, socketID, error) {
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, socketID{}, fmt.Errorf("listening on API socket %s: %w", path, err)
+		return nil, socketID{}, fmt.Errorf("API socket %s: %w", path, err)
 	}
-	l.SetUnlinkOnClose(false) // CH serves it after we close our copy
+	f := os.NewFile(uintptr(fd), path)
 	fail := func(err error) (*os.File, socketID, error) {
-		l.Close()
-		_ = os.Remove(path)
+		f.Close()
 		return nil, socketID{}, err
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		return fail(fmt.Errorf("API socket %s: chmod 0600: %w", path, err))
+	if err := unix.Fchmod(fd, 0o600); err != nil {
+		return fail(fmt.Errorf("API socket %s: fchmod 0600: %w", path, err))
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		if errors.Is(err, unix.EADDRINUSE) {
+			return fail(fmt.Errorf("%w: %s appeared while the socket was bound; stop what uses it or pick another path", ErrSocketInUse, path))
+		}
+		return fail(fmt.Errorf("listening on API socket %s: %w", path, err))
 	}
 	id, ok := statSocket(path)
 	if !ok {
 		return fail(fmt.Errorf("API socket %s vanished after bind", path))
 	}
-	f, err := l.File() // a blocking duplicate, for CH
-	l.Close()
-	if err != nil {
-		_ = os.Remove(path)
-		return nil, socketID{}, fmt.Errorf("API socket %s: %w", path, err)
+	if err := unix.Listen(fd, 128); err != nil {
+		removeSocket(path, id)
+		return fail(fmt.Errorf("listening on API socket %s: %w", path, err))
 	}
 	return f, id, nil
+}
+
+// socketServer returns the pid of the process that holds the listening
+// socket bound at path: the one that answers on it. It reads the socket's
+// inode from /proc/net/unix and finds the process whose descriptors include
+// it. want, when not 0, is the only process checked. The kernel tells,
+// not the server: a server cannot claim another process's pid. (The
+// socket's SO_PEERCRED would name the process that called listen(2), which
+// for a VMM chvmm started is chvmm itself.)
+func socketServer(path string, want int) (int, error) {
+	inode, err := listeningInode(path)
+	if err != nil {
+		return 0, err
+	}
+	link := "socket:[" + strconv.FormatUint(inode, 10) + "]"
+	holds := func(pid int) bool {
+		dir := "/proc/" + strconv.Itoa(pid) + "/fd"
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return false
+		}
+		for _, e := range entries {
+			if target, err := os.Readlink(dir + "/" + e.Name()); err == nil && target == link {
+				return true
+			}
+		}
+		return false
+	}
+	if want != 0 {
+		if !holds(want) {
+			return 0, fmt.Errorf("%w: pid %d does not serve %s", ErrNotRunning, want, path)
+		}
+		return want, nil
+	}
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	var found []int
+	for _, e := range procs {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if holds(pid) {
+			found = append(found, pid)
+		}
+	}
+	switch len(found) {
+	case 0:
+		if holds(os.Getpid()) {
+			return os.Getpid(), nil
+		}
+		return 0, fmt.Errorf("%w: no process this user can see serves %s", ErrNotRunning, path)
+	case 1:
+		return found[0], nil
+	}
+	return 0, fmt.Errorf("%w: several processes hold the socket %s (%v); give the Handle's PID", ErrNotRunning, path, found)
+}
+
+// listeningInode returns the socket inode of the listening unix socket
+// bound at path, from /proc/net/unix.
+func listeningInode(path string) (uint64, error) {
+	data, err := readSmallFile("/proc/net/unix", 64<<20)
+	if err != nil {
+		return 0, fmt.Errorf("reading /proc/net/unix: %w", err)
+	}
+	const acceptCon = 0x10000 // __SO_ACCEPTCON: a listening socket
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		// Num RefCount Protocol Flags Type St Inode Path
+		fields := strings.Fields(line)
+		if len(fields) < 8 || strings.Join(fields[7:], " ") != path {
+			continue
+		}
+		flags, err1 := strconv.ParseUint(fields[3], 16, 32)
+		inode, err2 := strconv.ParseUint(fields[6], 10, 64)
+		if err1 == nil && err2 == nil && flags&acceptCon != 0 {
+			return inode, nil
+		}
+	}
+	return 0, fmt.Errorf("no process listens on %s: %w", path, ErrVMMUnreachable)
 }

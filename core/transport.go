@@ -13,14 +13,10 @@ import (
 	"time"
 )
 
-// APIBaseURL is the base URL of the CH API. The host part is ignored: every
-// request goes to the unix socket the client was made for.
-const APIBaseURL = "http://localhost/api/v1"
-
-// MaxRequestBodySize is the largest request body CH (v48–v53) accepts; it
-// answers 400 to anything larger. Clients made by [NewHTTPClient] refuse such
-// a request before sending it, with an error matching ErrRequestTooLarge.
-const MaxRequestBodySize = 51200
+// maxRequestBodySize is the largest request body CH (v48–v53) accepts; it
+// answers 400 to anything larger. The transport refuses such a request
+// before sending it, with an error matching ErrRequestTooLarge.
+const maxRequestBodySize = 51200
 
 // Connection pool of a client. CH serves few connections at a time (one API
 // thread), so a client keeps few: at most maxConnsPerSocket at once, of which
@@ -31,31 +27,26 @@ const (
 	idleConnTimeout       = 30 * time.Second
 )
 
-// NewHTTPClient returns an HTTP client whose every request goes to the CH API
-// socket at socketPath. Pass it to a release's generated client
-// ([Release.NewClient]) with [APIBaseURL].
+// newAPITransport returns the transport of every request chvmm sends to
+// the CH API socket at socketPath. oneShot closes each connection after
+// its request (the readiness ping, which must leave no idle connection
+// behind).
 //
-// The client is safe for concurrent use. It keeps connections alive in a
-// small pool (at most 4 open to the socket, 2 idle, closed after 30 s idle);
-// further requests wait for a free connection. It sets no timeout of its
-// own: bound each call with its context.
-//
-// Unlike a plain http.Client, it turns every answer but a 2xx into an error:
-//   - a non-2xx answer is an [*APIError] (errors.As; errors.Is matches
+// It keeps connections alive in a small pool (at most 4 open to the
+// socket, 2 idle, closed after 30 s idle); further requests wait for a free
+// connection. It sets no timeout of its own: each call is bounded by its
+// context. Unlike a plain RoundTripper it turns every answer but a 2xx
+// into an error:
+//   - a non-2xx answer is an [*APIError] (errors.Is matches
 //     ErrVMNotCreated, ErrVMAlreadyCreated, ErrInvalidState,
 //     ErrUnknownEndpoint, ErrRequestTooLarge, ErrTooManyRequests as the
 //     answer says); the error body is read (bounded) and closed;
-//   - a request body over [MaxRequestBodySize] is refused before sending
+//   - a request body over 51,200 bytes is refused before sending
 //     (ErrRequestTooLarge);
 //   - PUT /vmm.shutdown that ends in EOF or a connection reset while CH
-//     exits succeeds, with a synthesized empty 200 answer.
-//
-// 2xx answers are returned untouched.
-func NewHTTPClient(socketPath string) *http.Client {
-	return &http.Client{Transport: newAPITransport(socketPath)}
-}
-
-func newAPITransport(socketPath string) *apiTransport {
+//     exits succeeds, with a synthesized empty 200 answer; it marks the
+//     exit of a supervised VMM on that socket as requested.
+func newAPITransport(socketPath string, oneShot bool) *apiTransport {
 	d := net.Dialer{}
 	base := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -70,27 +61,32 @@ func newAPITransport(socketPath string) *apiTransport {
 		MaxIdleConnsPerHost: maxIdleConnsPerSocket,
 		IdleConnTimeout:     idleConnTimeout,
 		DisableCompression:  true,
+		DisableKeepAlives:   oneShot,
 	}
-	return &apiTransport{base: base}
+	return &apiTransport{base: base, socket: socketPath}
 }
 
-// apiTransport is the RoundTripper of NewHTTPClient. Against the
+// apiTransport is the RoundTripper of newAPITransport. Against the
 // RoundTripper convention it turns non-2xx answers into errors, so that every
 // generated client call reports CH's errors the same way.
 type apiTransport struct {
-	base *http.Transport
+	base   *http.Transport
+	socket string
 }
 
 // CloseIdleConnections closes the idle connections of the pool; http.Client
 // calls it from its own CloseIdleConnections.
 func (t *apiTransport) CloseIdleConnections() { t.base.CloseIdleConnections() }
 
-// RoundTrip sends req to CH and applies the rules of NewHTTPClient.
+// RoundTrip sends req to CH and applies the rules of newAPITransport.
 func (t *apiTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	op := operation(req)
 	req, err := checkBodySize(req, op)
 	if err != nil {
 		return nil, err
+	}
+	if isShutdown(req) {
+		markShutdownRequested(t.socket)
 	}
 	resp, err := t.base.RoundTrip(req)
 	if err != nil {
@@ -153,28 +149,28 @@ func shutdownResponse(req *http.Request) *http.Response {
 	}
 }
 
-// checkBodySize refuses a request whose body is over MaxRequestBodySize,
+// checkBodySize refuses a request whose body is over maxRequestBodySize,
 // closing the body. A body of unknown length is read (up to the limit) into a
 // copy of the request, which is returned.
 func checkBodySize(req *http.Request, op string) (*http.Request, error) {
 	if req.Body == nil || req.Body == http.NoBody {
 		return req, nil
 	}
-	if req.ContentLength > MaxRequestBodySize {
+	if req.ContentLength > maxRequestBodySize {
 		req.Body.Close()
-		return nil, fmt.Errorf("%s: request body of %d bytes not sent: Cloud Hypervisor accepts at most %d: %w", op, req.ContentLength, MaxRequestBodySize, ErrRequestTooLarge)
+		return nil, fmt.Errorf("%s: request body of %d bytes not sent: Cloud Hypervisor accepts at most %d: %w", op, req.ContentLength, maxRequestBodySize, ErrRequestTooLarge)
 	}
 	if req.ContentLength > 0 {
 		return req, nil
 	}
 	// Unknown length: find out.
-	data, err := io.ReadAll(io.LimitReader(req.Body, MaxRequestBodySize+1))
+	data, err := io.ReadAll(io.LimitReader(req.Body, maxRequestBodySize+1))
 	req.Body.Close()
 	if err != nil {
 		return nil, fmt.Errorf("%s: reading the request body: %w", op, err)
 	}
-	if len(data) > MaxRequestBodySize {
-		return nil, fmt.Errorf("%s: request body of more than %d bytes not sent: Cloud Hypervisor accepts at most %d: %w", op, MaxRequestBodySize, MaxRequestBodySize, ErrRequestTooLarge)
+	if len(data) > maxRequestBodySize {
+		return nil, fmt.Errorf("%s: request body of more than %d bytes not sent: Cloud Hypervisor accepts at most %d: %w", op, maxRequestBodySize, maxRequestBodySize, ErrRequestTooLarge)
 	}
 	sized := req.Clone(req.Context())
 	sized.ContentLength = int64(len(data))

@@ -17,6 +17,7 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/chvmm/chvmm/core/driver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -78,7 +79,7 @@ func serveRaw(t *testing.T, h func(net.Conn)) string {
 
 func apiRequest(t *testing.T, ctx context.Context, method, endpoint string, body io.Reader) *http.Request {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, method, APIBaseURL+endpoint, body)
+	req, err := http.NewRequestWithContext(ctx, method, driver.BaseURL+endpoint, body)
 	require.NoError(t, err)
 	return req
 }
@@ -108,7 +109,7 @@ func TestAPIErrors(t *testing.T) {
 		w.WriteHeader(a.status)
 		_, _ = io.WriteString(w, a.body)
 	}))
-	client := NewHTTPClient(sock)
+	client := newTestHTTPClient(sock)
 	defer client.CloseIdleConnections()
 
 	tests := []struct {
@@ -185,7 +186,7 @@ func TestSuccessIsUntouched(t *testing.T) {
 			w.WriteHeader(http.StatusNoContent)
 		}
 	}))
-	client := NewHTTPClient(sock)
+	client := newTestHTTPClient(sock)
 	defer client.CloseIdleConnections()
 
 	resp, err := client.Do(apiRequest(t, t.Context(), http.MethodGet, "/vm.info", nil))
@@ -208,10 +209,10 @@ func TestRequestTooLargeIsNotSent(t *testing.T) {
 		requests.Add(1)
 		w.WriteHeader(http.StatusNoContent)
 	}))
-	client := NewHTTPClient(sock)
+	client := newTestHTTPClient(sock)
 	defer client.CloseIdleConnections()
 
-	big := bytes.Repeat([]byte("a"), MaxRequestBodySize+1)
+	big := bytes.Repeat([]byte("a"), maxRequestBodySize+1)
 	_, err := client.Do(apiRequest(t, t.Context(), http.MethodPut, "/vm.create", bytes.NewReader(big)))
 	require.ErrorIs(t, err, ErrRequestTooLarge)
 	assert.Contains(t, err.Error(), "51201 bytes not sent")
@@ -222,7 +223,7 @@ func TestRequestTooLargeIsNotSent(t *testing.T) {
 	assert.Equal(t, int64(0), requests.Load(), "nothing reached the server")
 
 	// At the limit, it goes.
-	fits := bytes.Repeat([]byte("a"), MaxRequestBodySize)
+	fits := bytes.Repeat([]byte("a"), maxRequestBodySize)
 	resp, err := client.Do(apiRequest(t, t.Context(), http.MethodPut, "/vm.create", bytes.NewReader(fits)))
 	require.NoError(t, err)
 	resp.Body.Close()
@@ -248,7 +249,7 @@ func TestShutdownEOFIsSuccess(t *testing.T) {
 		defer c.Close()
 		readRequest(t, c) // and exit without answering, as CH may
 	})
-	client := NewHTTPClient(sock)
+	client := newTestHTTPClient(sock)
 	defer client.CloseIdleConnections()
 
 	resp, err := client.Do(apiRequest(t, t.Context(), http.MethodPut, "/vmm.shutdown", nil))
@@ -267,7 +268,7 @@ func TestShutdownEOFIsSuccess(t *testing.T) {
 }
 
 func TestShutdownOfMissingVMMIsAnError(t *testing.T) {
-	client := NewHTTPClient(filepath.Join(t.TempDir(), "none.sock"))
+	client := newTestHTTPClient(filepath.Join(t.TempDir(), "none.sock"))
 	_, err := client.Do(apiRequest(t, t.Context(), http.MethodPut, "/vmm.shutdown", nil))
 	require.Error(t, err, "no VMM to shut down is not a successful shutdown")
 	assert.Contains(t, err.Error(), "is the VMM running?")
@@ -279,7 +280,7 @@ func TestDeadlineHonouredWhenNoAnswer(t *testing.T) {
 		defer c.Close()
 		_, _ = io.Copy(io.Discard, c) // read forever, answer never
 	})
-	client := NewHTTPClient(sock)
+	client := newTestHTTPClient(sock)
 	defer client.CloseIdleConnections()
 
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
@@ -303,7 +304,7 @@ func TestServerClosingMidResponse(t *testing.T) {
 		}
 		_, _ = io.WriteString(c, "HTTP/1.1 "+status+"\r\nContent-Length: 100\r\n\r\n[\"Error from")
 	})
-	client := NewHTTPClient(sock)
+	client := newTestHTTPClient(sock)
 	defer client.CloseIdleConnections()
 
 	_, err := client.Do(apiRequest(t, t.Context(), http.MethodPut, "/vm.boot", nil))
@@ -333,14 +334,14 @@ func TestConnectionsStayBounded(t *testing.T) {
 		inflight.Add(-1)
 		_, _ = io.WriteString(w, `{"build_version":"v48.0"}`)
 	}))
-	client := NewHTTPClient(sock)
+	client := newTestHTTPClient(sock)
 	defer client.CloseIdleConnections()
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 50)
 	for range 50 {
 		wg.Go(func() {
-			_, err := Ping(t.Context(), client)
+			_, err := ping(t.Context(), client)
 			errs <- err
 		})
 	}

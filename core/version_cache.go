@@ -2,65 +2,74 @@ package core
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/chvmm/chvmm/core/chversion"
 )
 
-// binaryVersions remembers what `--version` printed for each binary
-// StartProcess ran, so that starting a VMM from the same file again (or many
-// at once) runs `--version` once, not once per start. An entry holds while
-// the file at the path (followed, as exec follows it) keeps its identity:
-// device, inode, mode, size, mtime and ctime; replacing or rewriting the
-// binary runs `--version` again.
+// binaryVersions remembers what `--version` printed for the binaries given
+// with WithBinary, so that starting many VMMs from one file runs
+// `--version` once, not once per start. An entry is keyed by the file's
+// identity (device, inode, mode, size, mtime, ctime) as fstat(2) of the
+// open file tells it: replacing or rewriting the binary runs `--version`
+// again. It holds at most maxCachedVersions entries.
 var binaryVersions versionCache
+
+// maxCachedVersions bounds binaryVersions.
+const maxCachedVersions = 64
 
 type versionCache struct {
 	locks pathLocks
-	m     sync.Map // path → cachedVersion
+	mu    sync.Mutex
+	m     map[fileID]chversion.Info
 }
 
-type cachedVersion struct {
-	id fileID
-	bv BinaryVersion
-}
-
-// get returns the version of the binary at path: the cached one if the file
-// is unchanged, else what ParseVersion reads. Concurrent callers for one
-// path wait for a single `--version`. Failures are not cached.
-func (c *versionCache) get(ctx context.Context, path string) (BinaryVersion, error) {
-	if bv, ok := c.lookup(path); ok {
-		return bv, nil
-	}
-	mu := c.locks.forPath(path)
-	mu.Lock()
-	defer mu.Unlock()
-	if bv, ok := c.lookup(path); ok { // another goroutine just ran it
-		return bv, nil
-	}
-	var before unix.Stat_t
-	statErr := unix.Stat(path, &before)
-	bv, err := ParseVersion(ctx, path)
-	if err != nil {
-		return bv, err
-	}
-	var after unix.Stat_t
-	if statErr == nil && unix.Stat(path, &after) == nil && idOf(&before) == idOf(&after) {
-		c.m.Store(path, cachedVersion{id: idOf(&after), bv: bv})
-	}
-	return bv, nil
-}
-
-// lookup returns the cached version of path if the file is unchanged.
-func (c *versionCache) lookup(path string) (BinaryVersion, bool) {
-	v, ok := c.m.Load(path)
-	if !ok {
-		return BinaryVersion{}, false
-	}
-	cv := v.(cachedVersion)
+// get returns the version of the binary open as f: the cached one, else
+// what `--version` of exactly that file prints. Concurrent callers for one
+// file wait for a single `--version`. Failures are not cached.
+func (c *versionCache) get(ctx context.Context, f *os.File) (chversion.Info, error) {
 	var st unix.Stat_t
-	if unix.Stat(path, &st) != nil || idOf(&st) != cv.id {
-		return BinaryVersion{}, false
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return chversion.Info{}, &os.PathError{Op: "fstat", Path: f.Name(), Err: err}
 	}
-	return cv.bv, true
+	id := idOf(&st)
+	if v, ok := c.lookup(id); ok {
+		return v, nil
+	}
+	unlock, err := c.locks.lock(ctx, fmt.Sprint(id))
+	if err != nil {
+		return chversion.Info{}, err
+	}
+	defer unlock()
+	if v, ok := c.lookup(id); ok { // another goroutine just ran it
+		return v, nil
+	}
+	v, err := chversion.ReadFile(ctx, f)
+	if err != nil {
+		return v, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[fileID]chversion.Info{}
+	}
+	for k := range c.m {
+		if len(c.m) < maxCachedVersions {
+			break
+		}
+		delete(c.m, k)
+	}
+	c.m[id] = v
+	return v, nil
+}
+
+func (c *versionCache) lookup(id fileID) (chversion.Info, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[id]
+	return v, ok
 }

@@ -27,30 +27,70 @@ type DirectBoot struct {
 	MemoryMiB int64
 	// SerialFile receives the guest's serial port (ttyS0); empty discards it.
 	SerialFile string
-	// Disks are paths of disk images, attached as virtio-blk in order.
+	// Disks are paths of disk images, attached as virtio-blk in order. From
+	// CH v50.1 an auto-detected raw image refuses writes to its first
+	// sector: set DiskConfig.ImageType to ImageTypeRaw where the guest
+	// writes its partition table (Release.Convert does for a config moved
+	// from an older release).
 	Disks []string
+}
+
+// FirmwareBoot describes a VM booted by firmware (rust-hypervisor-firmware
+// or an EDK2 CLOUDHV build) from its first disk, its serial port written to
+// a file:
+//
+//	cfg := core.FirmwareBoot{
+//		Firmware:  "/usr/share/cloud-hypervisor/hypervisor-fw",
+//		VCPUs:     2,
+//		MemoryMiB: 1024,
+//		Disks:     []string{"/var/lib/vms/vm1.raw"},
+//	}.Config()
+//
+// Its fields other than Firmware mean what DirectBoot's mean.
+type FirmwareBoot struct {
+	// Firmware is the path of the firmware image.
+	Firmware        string
+	VCPUs, MaxVCPUs int
+	MemoryMiB       int64
+	SerialFile      string
+	Disks           []string
 }
 
 // Config returns the VMConfig d describes. The virtio console is off; the
 // serial port goes to SerialFile.
 func (d DirectBoot) Config() *VMConfig {
-	vcpus := max(d.VCPUs, 1)
-	maxVCPUs := max(d.MaxVCPUs, vcpus)
-	mem := d.MemoryMiB
+	cfg := machineConfig(d.VCPUs, d.MaxVCPUs, d.MemoryMiB, d.SerialFile, d.Disks)
+	cfg.Payload = PayloadConfig{Kernel: optional(d.Kernel), Initramfs: optional(d.Initramfs), Cmdline: optional(d.Cmdline)}
+	return cfg
+}
+
+// Config returns the VMConfig f describes. The virtio console is off; the
+// serial port goes to SerialFile.
+func (f FirmwareBoot) Config() *VMConfig {
+	cfg := machineConfig(f.VCPUs, f.MaxVCPUs, f.MemoryMiB, f.SerialFile, f.Disks)
+	cfg.Payload = PayloadConfig{Firmware: optional(f.Firmware)}
+	return cfg
+}
+
+// machineConfig is the VMConfig of what DirectBoot and FirmwareBoot have in
+// common.
+func machineConfig(vcpus, maxVCPUs int, memMiB int64, serialFile string, disks []string) *VMConfig {
+	vcpus = max(vcpus, 1)
+	maxVCPUs = max(maxVCPUs, vcpus)
+	mem := memMiB
 	if mem <= 0 {
 		mem = 512
 	}
 	cfg := &VMConfig{
-		Payload: PayloadConfig{Kernel: optional(d.Kernel), Initramfs: optional(d.Initramfs), Cmdline: optional(d.Cmdline)},
 		Cpus:    &CpusConfig{BootVcpus: vcpus, MaxVcpus: maxVCPUs},
 		Memory:  &MemoryConfig{Size: mem << 20},
 		Console: &ConsoleConfig{Mode: ConsoleModeOff},
 		Serial:  &SerialConfig{Mode: ConsoleModeNull},
 	}
-	if d.SerialFile != "" {
-		cfg.Serial = &SerialConfig{Mode: ConsoleModeFile, File: &d.SerialFile}
+	if serialFile != "" {
+		cfg.Serial = &SerialConfig{Mode: ConsoleModeFile, File: optional(serialFile)}
 	}
-	for _, p := range d.Disks {
+	for _, p := range disks {
 		cfg.Disks = append(cfg.Disks, DiskConfig{Path: optional(p)})
 	}
 	return cfg

@@ -7,51 +7,184 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/chvmm/chvmm/core/chversion"
+	"github.com/chvmm/chvmm/core/driver"
 )
 
-// NewHypervisor returns the [Hypervisor] of the VMM serving the API on
-// socketPath, which runs release r. It does not contact the VMM; [Connect]
-// finds the release by asking the VMM.
-func NewHypervisor(r *Release, socketPath string) Hypervisor {
-	return &vmmClient{rel: r, socket: socketPath, http: NewHTTPClient(socketPath)}
+// defaultConnectTimeout bounds Connect and Attach when their context has
+// no deadline: a socket whose VMM does not accept would otherwise hold them
+// forever.
+const defaultConnectTimeout = 5 * time.Second
+
+// maxPingBody bounds the vmm.ping answer read.
+const maxPingBody = 64 << 10
+
+// PingInfo is the VMM's answer to GET /vmm.ping.
+type PingInfo struct {
+	// BuildVersion is the CH build ("v48.0", "v48.0.0", "v48.0-dirty").
+	BuildVersion string `json:"build_version"`
+	// Version is the Cargo version ("48.0.0").
+	Version string `json:"version"`
+	// PID is the VMM's process id, as the VMM says.
+	PID int `json:"pid"`
+	// Features are the optional features CH was built with ("kvm",
+	// "io_uring", …).
+	Features []string `json:"features"`
 }
 
-// vmmClient implements Hypervisor for any release, over the API socket. What
-// differs between releases comes from the release's generated tables: its
-// endpoints (Release.Endpoints) and the fields of its types
-// (Release.Schemas).
+// Connect connects to the VMM serving socketPath: it pings it, normalises
+// the build_version it reports and finds that release among the
+// registered ones. A release that is not registered is an error matching
+// ErrUnknownVersion, which names it and what is registered; blank-import
+// its version module. Without a deadline on ctx, Connect gives up after
+// 5 s. Close the Hypervisor when done with it.
+func Connect(ctx context.Context, socketPath string) (Hypervisor, error) {
+	if err := checkSocketPath(socketPath); err != nil {
+		return nil, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, defaultConnectTimeout)
+		defer cancel()
+	}
+	c := newVMMClient(nil, socketPath, nil)
+	info, err := ping(ctx, c.http)
+	if err == nil {
+		c.rel, err = releaseOf(info)
+	}
+	if err != nil {
+		c.http.CloseIdleConnections()
+		return nil, fmt.Errorf("connecting to cloud-hypervisor at %s: %w", socketPath, err)
+	}
+	c.noteBuild(info)
+	return c, nil
+}
+
+// ClientAs returns the generated, typed client of the VMM's release behind
+// h, as T, for what the version-neutral API does not cover:
+//
+//	api, err := core.ClientAs[*v53.ClientWithResponses](h)
+//
+// It talks through h's connections, with chvmm's error handling: any
+// non-2xx answer is an *APIError. It fails, naming both types, when the VMM
+// runs another release (whose client is of another type).
+func ClientAs[T any](h Hypervisor) (T, error) {
+	var zero T
+	c, ok := h.(*vmmClient)
+	if !ok || c.rel.d.NewClient == nil {
+		return zero, fmt.Errorf("no typed client for %T", h)
+	}
+	any, err := c.rel.d.NewClient(c.http)
+	if err != nil {
+		return zero, fmt.Errorf("making the CH %s API client: %w", c.rel.tag, err)
+	}
+	t, ok := any.(T)
+	if !ok {
+		return zero, fmt.Errorf("%w: the VMM runs CH %s, whose typed client is %T, not %T", ErrVersionMismatch, c.rel.tag, any, zero)
+	}
+	return t, nil
+}
+
+// vmmClient implements Hypervisor for any release, over the API socket.
+// What differs between releases comes from the release's model of its API
+// (driver.API): its endpoints and the members of its types.
 type vmmClient struct {
-	rel      *Release
-	socket   string
-	http     *http.Client
+	rel    *Release
+	socket string
+	http   *http.Client
+	log    *slog.Logger
+
+	mu       sync.Mutex
 	features []string // the build's features from vmm.ping; nil: unknown
-	// onShutdown, if set, runs before vmm.shutdown is sent (Process marks
-	// the exit as requested).
-	onShutdown func()
+	build    string   // its build_version, as reported
+}
+
+func newVMMClient(rel *Release, socket string, log *slog.Logger) *vmmClient {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &vmmClient{rel: rel, socket: socket, http: &http.Client{Transport: newAPITransport(socket, false)}, log: log}
+}
+
+// noteBuild records what a ping said of the VMM's build.
+func (c *vmmClient) noteBuild(info PingInfo) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.features = info.Features
+	if c.features == nil {
+		c.features = []string{}
+	}
+	c.build = info.BuildVersion
+}
+
+func (c *vmmClient) buildFeatures() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.features
 }
 
 // Release returns the CH release the VMM runs.
 func (c *vmmClient) Release() *Release { return c.rel }
 
-// Hypervisor returns the version-neutral API of the VMM, sharing the
-// connection's keep-alive pool.
-func (c *Conn) Hypervisor() Hypervisor {
-	return &vmmClient{rel: c.Release, socket: c.SocketPath, http: c.http, features: c.Info.Features}
+// Close closes the idle connections to the VMM.
+func (c *vmmClient) Close() error {
+	c.http.CloseIdleConnections()
+	return nil
 }
 
-// Hypervisor returns the version-neutral API of the VMM, sharing the
-// process's keep-alive pool. It is nil when the VMM's version is not
-// registered (a binary given with WithBinary of another version).
-func (p *Process) Hypervisor() Hypervisor {
-	if p.release == nil {
-		return nil
+// ping sends GET /vmm.ping through client and decodes the answer.
+func ping(ctx context.Context, client *http.Client) (PingInfo, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, driver.BaseURL+"/vmm.ping", nil)
+	if err != nil {
+		return PingInfo{}, err
 	}
-	return &vmmClient{rel: p.release, socket: p.socketPath, http: p.http, features: p.features,
-		onShutdown: func() { p.exitRequested.Store(true) }}
+	resp, err := client.Do(req)
+	if err != nil {
+		return PingInfo{}, unwrapURLError(err)
+	}
+	defer resp.Body.Close()
+	var info PingInfo
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPingBody))
+	if err != nil {
+		return PingInfo{}, fmt.Errorf("GET /vmm.ping: reading the answer: %w", err)
+	}
+	if err := json.Unmarshal(body, &info); err != nil {
+		return PingInfo{}, fmt.Errorf("GET /vmm.ping: answer %q is not a ping answer: %w", tail(string(body), 200), err)
+	}
+	return info, nil
+}
+
+// pingVersion returns the CH release tag a ping reports: its build_version
+// normalised, else its Cargo version.
+func pingVersion(info PingInfo) (string, error) {
+	v, err := chversion.Normalize(info.BuildVersion)
+	if err != nil {
+		if v, err = chversion.Normalize(info.Version); err != nil {
+			return "", fmt.Errorf("the VMM reports build_version %q and version %q: %w", info.BuildVersion, info.Version, err)
+		}
+	}
+	return v, nil
+}
+
+// releaseOf finds the registered release of the version a ping reports.
+func releaseOf(info PingInfo) (*Release, error) {
+	v, err := pingVersion(info)
+	if err != nil {
+		return nil, err
+	}
+	rel, err := Lookup(v)
+	if err != nil {
+		return nil, fmt.Errorf("the VMM runs CH %s (build %s): %w", v, info.BuildVersion, err)
+	}
+	return rel, nil
 }
 
 // call sends method path with in (nil: no body) as the spec schema named
@@ -62,16 +195,13 @@ func (c *vmmClient) call(ctx context.Context, method, path, schema string, in, o
 	}
 	var body io.Reader
 	if in != nil {
-		data, err := c.rel.encodeBody(schema, in)
+		data, err := c.rel.encodeBody(schema, in, c.buildFeatures())
 		if err != nil {
-			if errors.Is(err, ErrUnsupportedField) {
-				return err
-			}
-			return fmt.Errorf("%s %s: encoding the request: %w", method, path, err)
+			return fmt.Errorf("%s %s: %w", method, path, err)
 		}
 		body = bytes.NewReader(data)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, APIBaseURL+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, driver.BaseURL+path, body)
 	if err != nil {
 		return err
 	}
@@ -110,28 +240,57 @@ func decodeAnswer(op string, resp *http.Response, out any) error {
 const maxAnswerBody = 16 << 20
 
 func (c *vmmClient) Ping(ctx context.Context) (PingInfo, error) {
-	var p PingInfo
-	err := c.call(ctx, http.MethodGet, "/vmm.ping", "", nil, &p)
-	return p, err
+	info, err := ping(ctx, c.http)
+	if err == nil {
+		c.noteBuild(info)
+	}
+	return info, err
 }
 
 func (c *vmmClient) ShutdownVMM(ctx context.Context) error {
-	if c.onShutdown != nil {
-		c.onShutdown()
-	}
 	err := c.call(ctx, http.MethodPut, "/vmm.shutdown", "", nil, nil)
 	c.http.CloseIdleConnections()
 	return err
 }
 
-func (c *vmmClient) CreateVM(ctx context.Context, cfg *VMConfig) error {
+func (c *vmmClient) CreateVM(ctx context.Context, cfg *VMConfig, taps NetFDs) error {
 	if cfg == nil {
 		return fmt.Errorf("CreateVM: config is nil: %w", ErrBadConfig)
 	}
-	if err := checkBuildFeatures(c.rel, c.features, cfg); err != nil {
+	if len(taps) == 0 {
+		return c.call(ctx, http.MethodPut, "/vm.create", "VmConfig", cfg, nil)
+	}
+	// CH takes no file descriptors at vm.create: create without the nets
+	// that have TAPs, then add them with theirs (cold plug).
+	created := *cfg
+	created.Net = nil
+	var later []NetConfig
+	found := map[string]bool{}
+	for _, n := range cfg.Net {
+		if n.ID != nil && taps[*n.ID] != nil {
+			later = append(later, n)
+			found[*n.ID] = true
+			continue
+		}
+		created.Net = append(created.Net, n)
+	}
+	for id := range taps {
+		if !found[id] {
+			return fmt.Errorf("CreateVM: TAPs given for net device %q, which the config has no net device of (set NetConfig.ID): %w", id, ErrBadConfig)
+		}
+	}
+	if err := c.call(ctx, http.MethodPut, "/vm.create", "VmConfig", &created, nil); err != nil {
 		return err
 	}
-	return c.call(ctx, http.MethodPut, "/vm.create", "VmConfig", cfg, nil)
+	for _, n := range later {
+		if _, err := c.AddNet(ctx, n, taps[*n.ID]...); err != nil {
+			if derr := c.DeleteVM(context.WithoutCancel(ctx)); derr != nil {
+				err = errors.Join(err, fmt.Errorf("deleting the half-created VM: %w", derr))
+			}
+			return fmt.Errorf("CreateVM: adding net device %s with its TAPs: %w", *n.ID, err)
+		}
+	}
+	return nil
 }
 
 func (c *vmmClient) put(ctx context.Context, path string) error {
@@ -218,8 +377,12 @@ func (c *vmmClient) AddNet(ctx context.Context, n NetConfig, tapFDs ...*os.File)
 	if len(tapFDs) == 0 {
 		return c.add(ctx, "/vm.add-net", "NetConfig", &n)
 	}
+	body, err := c.rel.encodeBody("NetConfig", &n, c.buildFeatures())
+	if err != nil {
+		return nil, err
+	}
 	var info PciDeviceInfo
-	if err := c.callWithFiles(ctx, http.MethodPut, "/vm.add-net", "NetConfig", &n, tapFDs, &info); err != nil {
+	if err := c.callWithFiles(ctx, http.MethodPut, "/vm.add-net", body, tapFDs, &info); err != nil {
 		return nil, err
 	}
 	if info.ID == "" && info.Bdf == "" {
@@ -259,7 +422,7 @@ func ptr[T any](v T) *T { return &v }
 
 // unwrapURLError drops the *url.Error that http.Client wraps around every
 // transport error: its text repeats the URL, and the operation is already in
-// the errors of NewHTTPClient's transport.
+// the errors of the transport.
 func unwrapURLError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {

@@ -6,12 +6,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/chvmm/chvmm/core"
+	"github.com/chvmm/chvmm/core/chversion"
+	"github.com/chvmm/chvmm/core/driver"
 )
 
 // BinaryDirEnv names the environment variable that points [RequiresBinary]
@@ -70,7 +72,7 @@ func RequiresRoot(t testing.TB) {
 }
 
 // RequiresBinary returns the path of a real Cloud Hypervisor binary for
-// version ("v48.0"; "48.0" and other forms [core.NormalizeVersion] accepts
+// version ("v48.0"; "48.0" and other forms [chversion.Normalize] accepts
 // work too) for the host's architecture, found at
 // $CHVMM_TEST_BINARY_DIR/<version>/<arch>/cloud-hypervisor.
 // It skips the test when the variable is unset or no such file exists.
@@ -79,15 +81,15 @@ func RequiresRoot(t testing.TB) {
 // `--version`: a broken test setup should be seen, not skipped.
 func RequiresBinary(t testing.TB, version string) string {
 	t.Helper()
-	want, err := core.NormalizeVersion(version)
+	want, err := chversion.Normalize(version)
 	if err != nil {
 		t.Fatalf("RequiresBinary: %v", err)
 	}
 	dir := os.Getenv(BinaryDirEnv)
 	if dir == "" {
-		t.Skip("requires a Cloud Hypervisor " + want + " binary: set " + BinaryDirEnv + " to a directory holding " + want + "/" + core.HostArch() + "/" + core.BinaryName)
+		t.Skip("requires a Cloud Hypervisor " + want + " binary: set " + BinaryDirEnv + " to a directory holding " + want + "/" + hostArch() + "/" + driver.BinaryName)
 	}
-	path := filepath.Join(dir, want, core.HostArch(), core.BinaryName)
+	path := filepath.Join(dir, want, hostArch(), driver.BinaryName)
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		t.Skip("requires a Cloud Hypervisor " + want + " binary: " + path + " does not exist")
@@ -98,7 +100,7 @@ func RequiresBinary(t testing.TB, version string) string {
 	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
 		t.Fatalf("RequiresBinary: %s is not an executable file (mode %v); fix %s", path, fi.Mode(), BinaryDirEnv)
 	}
-	got, err := core.ParseVersion(context.Background(), path)
+	got, err := chversion.ReadBinary(context.Background(), path)
 	if err != nil {
 		t.Fatalf("RequiresBinary: %v", err)
 	}
@@ -109,3 +111,14 @@ func RequiresBinary(t testing.TB, version string) string {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// hostArch returns CH's name of this machine's architecture.
+func hostArch() string {
+	switch runtime.GOARCH {
+	case "amd64":
+		return "x86_64"
+	case "arm64":
+		return "aarch64"
+	}
+	return runtime.GOARCH
+}

@@ -1,0 +1,297 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// A Handle is what [Attach] needs to take back a VMM, from this program
+// after a restart or from another: a small value to keep (it marshals to
+// JSON) beside the VM's other records. [Process.Handle] returns it.
+type Handle struct {
+	// PID is the VMM's process id; 0 lets Attach take it from the socket
+	// (the peer credentials of its server).
+	PID int `json:"pid,omitempty"`
+	// Socket is the path of the VMM's API socket.
+	Socket string `json:"socket"`
+	// Version is the CH release the VMM runs ("v50.2"); "" accepts any
+	// registered one.
+	Version string `json:"version,omitempty"`
+	// LogPath is the file its output goes to, if any.
+	LogPath string `json:"log,omitempty"`
+	// EventsPath is the file of CH's event monitor of a detached VMM.
+	EventsPath string `json:"events,omitempty"`
+	// Started is when it started.
+	Started time.Time `json:"started,omitzero"`
+	// StartTicks is the process's start time as the kernel counts it,
+	// which tells it from a later process that reuses its pid; 0: unknown.
+	StartTicks uint64 `json:"start_ticks,omitempty"`
+}
+
+// Attach takes back the VMM h names, typically one started with
+// WithDetached before this program restarted. It checks that h.PID is the
+// process that holds the socket listening at h.Socket, as the kernel tells
+// (/proc), not as the server claims, and is still the process h recorded
+// (its start time); that it runs h.Version; and returns a Process with the same
+// abilities as StartProcess gives where it can: its events (from the file of
+// a detached VMM), log path, exit record. A VMM that is this program's own
+// child (after a re-exec) is reaped and its exit status reported; for
+// another, Exit.State is nil.
+func Attach(ctx context.Context, h Handle, options ...AttachOption) (*Process, error) {
+	sv := defaultSupervision()
+	for _, o := range options {
+		o.applyAttach(&sv)
+	}
+	if err := checkSocketPath(h.Socket); err != nil {
+		return nil, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, defaultConnectTimeout)
+		defer cancel()
+	}
+	fail := func(err error) (*Process, error) {
+		return nil, fmt.Errorf("attaching to cloud-hypervisor at %s: %w", h.Socket, err)
+	}
+	server, err := socketServer(h.Socket, h.PID)
+	if err != nil {
+		return fail(err)
+	}
+	h.PID = server
+	fd, err := unix.PidfdOpen(h.PID, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return fail(fmt.Errorf("pid %d: %w", h.PID, ErrNotRunning))
+		}
+		return fail(fmt.Errorf("pidfd_open %d: %w", h.PID, err))
+	}
+	// Non-blocking, so the runtime poller waits on it (readable once the
+	// process has exited) without holding a thread.
+	pidfd := os.NewFile(uintptr(fd), "pidfd:"+strconv.Itoa(h.PID))
+	if ticks := procStartTicks(h.PID); h.StartTicks != 0 && ticks != h.StartTicks {
+		pidfd.Close()
+		return fail(fmt.Errorf("%w: pid %d is another process than the one started at %v (its pid was reused)", ErrNotRunning, h.PID, h.Started))
+	}
+	c := newVMMClient(nil, h.Socket, sv.logger)
+	info, err := ping(ctx, c.http)
+	if err != nil {
+		pidfd.Close()
+		return fail(err)
+	}
+	rel, err := releaseOf(info)
+	if err == nil && h.Version != "" && rel.tag != h.Version {
+		err = fmt.Errorf("%w: the VMM runs CH %s, the handle says %s", ErrVersionMismatch, rel.tag, h.Version)
+	}
+	if err != nil {
+		pidfd.Close()
+		c.http.CloseIdleConnections()
+		return fail(err)
+	}
+	c.rel = rel
+	c.noteBuild(info)
+	h.Version = rel.tag
+	p := &Process{
+		handle:      h,
+		release:     rel,
+		detached:    true,
+		h:           c,
+		log:         sv.logger,
+		stopTimeout: sv.stopTimeout,
+		pidfd:       pidfd,
+		pidfdNum:    fd,
+		done:        make(chan struct{}),
+	}
+	p.socket, _ = statSocket(h.Socket)
+	p.events.log = sv.logger
+	shutdownRequests.Store(h.Socket, &p.requested)
+	readEvents := func() {}
+	if h.EventsPath != "" {
+		// Only events from now on: what happened before is history.
+		readEvents = p.tailEvents(h.EventsPath, fileSize(h.EventsPath), time.Now())
+	}
+	_, supervised := supervisedChildren.Load(h.PID)
+	go p.watchAttached(readEvents, isChild(h.PID) && !supervised)
+	sv.logger.Info("attached to cloud-hypervisor", "pid", h.PID, "version", rel.tag, "socket", h.Socket)
+	return p, nil
+}
+
+// supervisedChildren holds the pids of the children a Process of this
+// program reaps; an Attach to one of them leaves the reaping to it.
+var supervisedChildren sync.Map // pid → struct{}
+
+// isChild reports whether process pid is a child of this program.
+func isChild(pid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(data)
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == ')' {
+			var state string
+			var ppid int
+			if _, err := fmt.Sscan(s[i+1:], &state, &ppid); err != nil {
+				return false
+			}
+			return ppid == os.Getpid()
+		}
+	}
+	return false
+}
+
+// watchAttached waits until the attached process has exited, reading its
+// events meanwhile; a child of this program is reaped.
+func (p *Process) watchAttached(readEvents func(), child bool) {
+	readDone := make(chan struct{})
+	go func() { readEvents(); close(readDone) }()
+	var state *os.ProcessState
+	detail := ""
+	if child {
+		// Our own child (we re-exec'd): reap it, with its status.
+		if proc, err := os.FindProcess(p.PID()); err == nil {
+			if state, err = proc.Wait(); err != nil {
+				detail = err.Error()
+			}
+		}
+	} else {
+		rc, err := p.pidfd.SyscallConn()
+		if err == nil {
+			err = rc.Read(func(fd uintptr) bool { return pidExited(int(fd)) })
+		}
+		if err != nil {
+			p.log.Debug("pidfd not pollable; waiting in poll(2)", "pid", p.PID(), "err", err)
+			for !pidExited(p.pidfdNum) {
+				fds := []unix.PollFd{{Fd: int32(p.pidfdNum), Events: unix.POLLIN}}
+				_, _ = unix.Poll(fds, -1)
+			}
+		}
+	}
+	p.mu.Lock()
+	p.pidfd.Close()
+	p.pidfd = nil
+	p.mu.Unlock()
+	p.stopTail()
+	<-readDone
+	p.finish(state, detail)
+}
+
+// pidExited reports whether the process of pidfd has exited, without
+// waiting.
+func pidExited(pidfd int) bool {
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n > 0 && fds[0].Revents != 0
+}
+
+func fileSize(path string) int64 {
+	var st unix.Stat_t
+	if unix.Lstat(path, &st) != nil {
+		return 0
+	}
+	return st.Size
+}
+
+// tailEvents returns the reader of the events file at path, from offset,
+// for superviseChild or watchAttached; stopTail ends it.
+func (p *Process) tailEvents(path string, offset int64, start time.Time) func() {
+	p.tailStop = make(chan struct{})
+	stop := p.tailStop
+	return func() {
+		t, err := newFileTail(path, offset, stop)
+		if err != nil {
+			p.log.Warn("cloud-hypervisor events file unreadable; no events", "path", path, "err", err)
+			return
+		}
+		defer t.close()
+		readEvents(t, start, &p.events, p.log)
+	}
+}
+
+// stopTail makes the events file reader read what is left and stop.
+func (p *Process) stopTail() {
+	if p.tailStop != nil {
+		close(p.tailStop)
+	}
+}
+
+// fileTail reads a file that CH appends to, waiting (inotify) for more at
+// its end, until stop is closed; then it reads what is left and ends.
+type fileTail struct {
+	f       *os.File
+	inotify *os.File
+	stop    <-chan struct{}
+	woken   chan struct{}
+}
+
+func newFileTail(path string, offset int64, stop <-chan struct{}) (*fileTail, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrUnsafePath, path)
+	}
+	ifd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("inotify: %w", err)
+	}
+	if _, err := unix.InotifyAddWatch(ifd, path, unix.IN_MODIFY); err != nil {
+		unix.Close(fd)
+		unix.Close(ifd)
+		return nil, fmt.Errorf("inotify %s: %w", path, err)
+	}
+	t := &fileTail{f: os.NewFile(uintptr(fd), path), inotify: os.NewFile(uintptr(ifd), "inotify"), stop: stop, woken: make(chan struct{})}
+	if _, err := t.f.Seek(offset, io.SeekStart); err != nil {
+		t.close()
+		return nil, err
+	}
+	go func() { // wake a blocked Read when stop closes
+		select {
+		case <-stop:
+			t.inotify.Close()
+		case <-t.woken:
+		}
+	}()
+	return t, nil
+}
+
+// Read reads what is there; at the end it waits for CH to write more, or
+// for stop.
+func (t *fileTail) Read(p []byte) (int, error) {
+	buf := make([]byte, 4096)
+	for {
+		n, err := t.f.Read(p)
+		if n > 0 || (err != nil && !errors.Is(err, io.EOF)) {
+			return n, err
+		}
+		select {
+		case <-t.stop:
+			return 0, io.EOF
+		default:
+		}
+		if _, err := t.inotify.Read(buf); err != nil {
+			// Closed by stop: read what is left, then end.
+			if n, _ := t.f.Read(p); n > 0 {
+				return n, nil
+			}
+			return 0, io.EOF
+		}
+	}
+}
+
+func (t *fileTail) close() {
+	close(t.woken)
+	t.f.Close()
+	t.inotify.Close()
+}
