@@ -2,6 +2,8 @@
 #
 #   make specs              fetch the spec of every release in versions/*/spec.lock into ./specs
 #   make generate           specs, then regenerate every version module (apigen generate)
+#   make facts CH_SRC=dir   read each release's server (routes, serde types) from the Cloud
+#                           Hypervisor git directory dir at its tag into apigen/facts/<tag>.json
 #   make check-generated    generate, then fail if anything under versions/ differs from git
 #   make new-version V=54.0 fetch the v54.0 spec and create versions/v54 (apigen new-version)
 #   make check-new-version  try new-version on a copy of the repository (a fake next release)
@@ -37,6 +39,7 @@ APIGEN := go run ./apigen
 FROM ?=
 VERSIONS ?=
 V ?=
+CH_SRC ?=
 
 COUNT ?= 3
 BENCH ?= .
@@ -44,7 +47,7 @@ FUZZTIME ?= 30s
 TEST_ASSETS := .cache/test-assets
 FUZZ_TARGETS := core:FuzzParseVersion core:FuzzAPIErrorBody e2e:FuzzConstraint e2e:FuzzVMConfigConvert
 
-.PHONY: specs generate check-generated new-version check-new-version binaries test bench fuzz test-real test-assets
+.PHONY: specs facts generate check-generated new-version check-new-version binaries test bench fuzz test-real test-assets
 
 specs:
 	@test -n "$(strip $(SPEC_TAGS))" || { echo "no release tags: versions/*/spec.lock is missing" >&2; exit 1; }
@@ -65,6 +68,12 @@ specs:
 
 generate: specs
 	$(APIGEN) generate -specs $(SPECS_DIR)
+
+# The facts need the Cloud Hypervisor source (a git directory with the release
+# tags, read without a checkout).
+facts:
+	@test -n "$(CH_SRC)" || { echo "usage: make facts CH_SRC=<cloud-hypervisor git dir> [VERSIONS=\"v48 v53\"]" >&2; exit 1; }
+	$(APIGEN) facts -ch $(CH_SRC) $(VERSIONS)
 
 check-generated: generate
 	@changes="$$(git status --porcelain --untracked-files=all -- versions 'core/*.gen.go')"; \
