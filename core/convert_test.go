@@ -33,10 +33,9 @@ type (
 		Payload  oldPayloadConfig   `json:"payload"`
 		Platform *oldPlatformConfig `json:"platform,omitempty"`
 	}
-	v52GenericVhostUserConfig struct {
-		QueueSize *[]uint16 `json:"queue_size,omitempty"`
-		Socket    string    `json:"socket"`
-		VirtioID  uint32    `json:"virtio_id"`
+	oldGenericVhostUserConfig struct { // without queue_sizes
+		DeviceType uint32 `json:"device_type"`
+		Socket     string `json:"socket"`
 	}
 )
 
@@ -47,7 +46,7 @@ func oldRelease(version string) *Release {
 		"CpusConfig":             reflect.TypeFor[oldCpusConfig](),
 		"PayloadConfig":          reflect.TypeFor[oldPayloadConfig](),
 		"PlatformConfig":         reflect.TypeFor[oldPlatformConfig](),
-		"GenericVhostUserConfig": reflect.TypeFor[v52GenericVhostUserConfig](),
+		"GenericVhostUserConfig": reflect.TypeFor[oldGenericVhostUserConfig](),
 	}}
 }
 
@@ -82,28 +81,33 @@ func TestCheckFieldsIgnoresUnsetFields(t *testing.T) {
 }
 
 func TestCheckFieldsRemovedField(t *testing.T) {
-	type v53GenericVhostUserConfig struct { // queue_size is gone, last in v52.0
+	// No field of the embedded releases' specs is gone from the newest one:
+	// pretend pci_segment was, last in v52.0.
+	saved := featureUntil
+	featureUntil = map[string]string{"GenericVhostUserConfig.pci_segment": "v52.0"}
+	t.Cleanup(func() { featureUntil = saved })
+	type v53GenericVhostUserConfig struct { // pci_segment is gone, last in v52.0
 		QueueSizes []uint16 `json:"queue_sizes"`
 		Socket     string   `json:"socket"`
 	}
 	r := &Release{Version: "v53.0", Schemas: map[string]reflect.Type{"GenericVhostUserConfig": reflect.TypeFor[v53GenericVhostUserConfig]()}}
-	err := r.checkFields("GenericVhostUserConfig", &GenericVhostUserConfig{QueueSize: []uint16{256}})
+	err := r.checkFields("GenericVhostUserConfig", &GenericVhostUserConfig{PciSegment: ptr(int16(1))})
 	require.ErrorIs(t, err, ErrUnsupportedField)
-	assert.ErrorContains(t, err, "GenericVhostUserConfig.queue_size, last in CH v52.0")
+	assert.ErrorContains(t, err, "GenericVhostUserConfig.pci_segment, last in CH v52.0")
 	assert.ErrorContains(t, err, "use an older release")
 }
 
 func TestEncodeBodyDropsUnknownZeroFields(t *testing.T) {
-	r := oldRelease("v52.0")
-	body, err := r.encodeBody("GenericVhostUserConfig", &GenericVhostUserConfig{Socket: "/s", VirtioID: ptr(uint32(26))})
+	r := oldRelease("v51.2")
+	body, err := r.encodeBody("GenericVhostUserConfig", &GenericVhostUserConfig{Socket: "/s", DeviceType: 26})
 	require.NoError(t, err)
 	var got map[string]any
 	require.NoError(t, json.Unmarshal(body, &got))
-	assert.Equal(t, map[string]any{"socket": "/s", "virtio_id": float64(26)}, got, "queue_sizes, unknown to v52.0, is not sent as null")
+	assert.Equal(t, map[string]any{"socket": "/s", "device_type": float64(26)}, got, "queue_sizes, unknown to the release, is not sent as null")
 
 	_, err = r.encodeBody("GenericVhostUserConfig", &GenericVhostUserConfig{Socket: "/s", QueueSizes: []uint16{1}})
 	require.ErrorIs(t, err, ErrUnsupportedField)
-	assert.ErrorContains(t, err, "first in CH v53.0")
+	assert.ErrorContains(t, err, "first in CH v52.0")
 
 	// Nested: a zero non-omitted member inside a list element.
 	doc := map[string]any{"a": []any{map[string]any{"x": 1, "y": nil}}}
