@@ -210,9 +210,14 @@ func (f *chFacts) typesNamed(name string) []*typeFact {
 
 // route returns the route of path, or nil.
 func (f *chFacts) route(path string) *routeFact {
-	for i := range f.Routes {
-		if f.Routes[i].Path == path {
-			return &f.Routes[i]
+	return find(f.Routes, func(r *routeFact) bool { return r.Path == path })
+}
+
+// find returns the first element of s that match accepts, or nil.
+func find[T any](s []T, match func(*T) bool) *T {
+	for i := range s {
+		if match(&s[i]) {
+			return &s[i]
 		}
 	}
 	return nil

@@ -66,6 +66,9 @@ func (r repo) generate(ctx context.Context, specsDir, name string) error {
 	if err != nil {
 		return err
 	}
+	if err := r.checkServer(s); err != nil {
+		return err
+	}
 	files, err := r.renderModule(ctx, s, name)
 	if err != nil {
 		return err
@@ -110,4 +113,21 @@ func (r repo) renderModule(ctx context.Context, s *spec, pkg string) (map[string
 		}
 	}
 	return files, nil
+}
+
+// checkServer compares spec s with the committed facts of its server
+// (apigen/facts/<tag>.json): a difference that no fix-up removes and no
+// acceptedDifferences entry accepts, or an entry that accepts nothing, is
+// an error.
+func (r repo) checkServer(s *spec) error {
+	f, err := loadFacts(filepath.Join(r.root, factsDir), s.Tag)
+	if err != nil {
+		return err
+	}
+	_, accepted, err := compareWithServer(s, f, acceptedDifferences)
+	if err != nil {
+		return err
+	}
+	slog.Debug("the spec and its server differ only where accepted", "tag", s.Tag, "accepted", len(accepted))
+	return nil
 }

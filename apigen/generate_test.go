@@ -76,6 +76,7 @@ func TestGenerateRefusesAnInvalidSpec(t *testing.T) {
 func TestNewVersion(t *testing.T) {
 	root, specs := newTestRoot(t)
 	copyFile(t, testSpec, specPath(specs, "v91.2"))
+	writeFactsAs(t, root, "v91.2")
 	writeTestFile(t, filepath.Join(root, versionsDir, "v90", "go.sum"), "example.com/x v1.0.0 h1:abc=\n")
 
 	require.NoError(t, run(t.Context(), []string{"new-version", "-root", root, "-specs", specs, "-V", "91.2"}))

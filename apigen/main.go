@@ -13,10 +13,12 @@
 //
 // Each version module pins its release tag and the SHA-256 of the official
 // spec in versions/vNN/spec.lock, and the SHA-256 of each embedded binary in
-// versions/vNN/binaries.lock. Specs that are not valid OpenAPI are repaired
-// in memory by the named fix-ups of fixups.go, never by editing a spec file.
-// Each server's truth (routes, serde shapes) is read from the Cloud
-// Hypervisor source into apigen/facts/<tag>.json (facts.go).
+// versions/vNN/binaries.lock. Specs that are not valid OpenAPI, or that name
+// something differently from their server, are repaired in memory by the
+// named fix-ups of fixups.go, never by editing a spec file. Each server's
+// truth (routes, serde shapes) is read from the Cloud Hypervisor source into
+// apigen/facts/<tag>.json (facts.go), and generate compares every spec with
+// it (compare.go), failing on a difference nothing accounts for.
 package main
 
 import (
