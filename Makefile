@@ -1,9 +1,14 @@
 # chvmm: code generation, Cloud Hypervisor binaries and tests of the workspace.
 #
 #   make specs              fetch the spec of every release in versions/*/spec.lock into ./specs
-#   make generate           specs, then regenerate every version module (apigen generate)
+#   make generate           specs, then regenerate every version module (apigen generate), after
+#                           comparing each spec with its server's facts (apigen/facts/<tag>.json)
+#   make facts CH_SRC=dir   read each release's server (routes, serde types) from the Cloud
+#                           Hypervisor git directory dir at its tag into apigen/facts/<tag>.json
 #   make check-generated    generate, then fail if anything under versions/ differs from git
-#   make new-version V=54.0 fetch the v54.0 spec and create versions/v54 (apigen new-version)
+#   make new-version V=54.0 [CH_SRC=dir]
+#                           fetch the v54.0 spec (and, with CH_SRC, write its server's facts)
+#                           and create versions/v54 (apigen new-version)
 #   make check-new-version  try new-version on a copy of the repository (a fake next release)
 #   make binaries [FROM=dir] [VERSIONS="v48 v53"]
 #                           download (or import from dir/<tag>/<arch>/cloud-hypervisor) the
@@ -37,6 +42,7 @@ APIGEN := go run ./apigen
 FROM ?=
 VERSIONS ?=
 V ?=
+CH_SRC ?=
 
 COUNT ?= 3
 BENCH ?= .
@@ -44,7 +50,7 @@ FUZZTIME ?= 30s
 TEST_ASSETS := .cache/test-assets
 FUZZ_TARGETS := core:FuzzParseVersion core:FuzzAPIErrorBody e2e:FuzzConstraint e2e:FuzzVMConfigConvert
 
-.PHONY: specs generate check-generated new-version check-new-version binaries test bench fuzz test-real test-assets
+.PHONY: specs facts generate check-generated new-version check-new-version binaries test bench fuzz test-real test-assets
 
 specs:
 	@test -n "$(strip $(SPEC_TAGS))" || { echo "no release tags: versions/*/spec.lock is missing" >&2; exit 1; }
@@ -66,6 +72,12 @@ specs:
 generate: specs
 	$(APIGEN) generate -specs $(SPECS_DIR)
 
+# The facts need the Cloud Hypervisor source (a git directory with the release
+# tags, read without a checkout); make generate only reads the committed files.
+facts:
+	@test -n "$(CH_SRC)" || { echo "usage: make facts CH_SRC=<cloud-hypervisor git dir> [VERSIONS=\"v48 v53\"]" >&2; exit 1; }
+	$(APIGEN) facts -ch $(CH_SRC) $(VERSIONS)
+
 check-generated: generate
 	@changes="$$(git status --porcelain --untracked-files=all -- versions 'core/*.gen.go')"; \
 	if [ -n "$$changes" ]; then \
@@ -79,10 +91,13 @@ check-generated: generate
 new-version:
 	@test -n "$(V)" || { echo "usage: make new-version V=54.0 [SPEC_SOURCE=dir]" >&2; exit 1; }
 	$(MAKE) --no-print-directory specs SPEC_TAGS="$(TAGS) v$(patsubst v%,%,$(V))"
+	$(if $(CH_SRC),$(APIGEN) facts -ch $(CH_SRC) v$(patsubst v%,%,$(V)))
 	$(APIGEN) new-version -V $(V) -specs $(SPECS_DIR)
 
-# A copy of the repository gets a fake next release (the newest spec under the
-# next major's tag) through make new-version; its module must build and pass.
+# A copy of the repository gets a fake next release (the newest spec and facts
+# under the next major's tag) through make new-version; its module must build
+# and pass. As a maintainer would for a release with the newest one's defects,
+# the copy extends the newest tag's fix-ups and accepted differences to it.
 check-new-version: specs
 	@latest="$(lastword $(TAGS))"; major="$${latest#v}"; major="$${major%%.*}"; next="$$((major + 1)).0"; \
 	tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
@@ -90,12 +105,15 @@ check-new-version: specs
 	cp -R $(SPECS_DIR)/. "$$tmp/specs/"; mkdir -p "$$tmp/specs/v$$next"; \
 	tar --exclude=./.git --exclude=./$(SPECS_DIR) --exclude='./versions/*/binaries/*/*' -cf - . | tar -C "$$tmp/repo" -xf -; \
 	cp "$(SPECS_DIR)/$$latest/cloud-hypervisor.yaml" "$$tmp/specs/v$$next/cloud-hypervisor.yaml"; \
-	echo "check-new-version: make new-version V=$$next in $$tmp/repo (spec of $$latest)"; \
+	sed 's/^  "tag": "'"$$latest"'",$$/  "tag": "v'"$$next"'",/' "apigen/facts/$$latest.json" > "$$tmp/repo/apigen/facts/v$$next.json"; \
+	grep -q '"tag": "v'"$$next"'"' "$$tmp/repo/apigen/facts/v$$next.json" || { echo "check-new-version: apigen/facts/$$latest.json has no tag line to rewrite" >&2; exit 1; }; \
+	sed -i 's/"'"$$latest"'"/"'"$$latest"'", "v'"$$next"'"/g' "$$tmp/repo/apigen/fixups.go" "$$tmp/repo/apigen/accepted.go"; \
+	echo "check-new-version: make new-version V=$$next in $$tmp/repo (spec, facts, fix-ups and accepted differences of $$latest)"; \
 	$(MAKE) --no-print-directory -C "$$tmp/repo" new-version V="$$next" SPEC_SOURCE="$$tmp/specs"; \
 	grep -q "versions/v$$((major + 1))\$$" "$$tmp/repo/go.work" || { echo "check-new-version: go.work does not use versions/v$$((major + 1))" >&2; exit 1; }; \
 	test "$$(cut -d' ' -f1 "$$tmp/repo/versions/v$$((major + 1))/spec.lock")" = "v$$next"; \
 	cd "$$tmp/repo/versions/v$$((major + 1))"; \
-	go build ./... && go vet ./... && go test -count=1 ./...; \
+	go build ./... && go vet ./... && go test -count=1 ./... || { echo "check-new-version: versions/v$$((major + 1)) does not build or pass" >&2; exit 1; }; \
 	echo "check-new-version: versions/v$$((major + 1)) created, built and tested"
 
 binaries:

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/chvmm/chvmm/core"
+	"github.com/chvmm/chvmm/core/driver"
 )
 
 // fakeBinary is a shell script that answers --version as CH release tag does.
@@ -29,7 +29,7 @@ func newBinariesRoot(t *testing.T) string {
 }
 
 func binaryPath(root, arch string) string {
-	return filepath.Join(root, versionsDir, "v48", binariesDir, arch, core.BinaryName)
+	return filepath.Join(root, versionsDir, "v48", binariesDir, arch, driver.BinaryName)
 }
 
 func readLock(t *testing.T, root string) binariesLock {
@@ -42,14 +42,14 @@ func readLock(t *testing.T, root string) binariesLock {
 func TestBinariesFromDirLocksThenVerifies(t *testing.T) {
 	root := newBinariesRoot(t)
 	from := t.TempDir()
-	for _, arch := range []string{core.ArchX86_64, core.ArchAarch64} {
-		writeTestFile(t, filepath.Join(from, "v48.0", arch, core.BinaryName), fakeBinary("v48.0", arch))
+	for _, arch := range []string{"x86_64", "aarch64"} {
+		writeTestFile(t, filepath.Join(from, "v48.0", arch, driver.BinaryName), fakeBinary("v48.0", arch))
 	}
 	args := []string{"binaries", "-root", root, "-from", from, "v48"}
 
 	require.NoError(t, run(t.Context(), args))
 	lock := readLock(t, root)
-	for _, arch := range []string{core.ArchX86_64, core.ArchAarch64} {
+	for _, arch := range []string{"x86_64", "aarch64"} {
 		want := fileSHA256([]byte(fakeBinary("v48.0", arch)))
 		assert.Equal(t, want, lock[arch], arch)
 		fi, err := os.Stat(binaryPath(root, arch))
@@ -68,14 +68,14 @@ func TestBinariesFromDirLocksThenVerifies(t *testing.T) {
 
 	// A different binary under the same tag: refused, naming both sums.
 	changed := fakeBinary("v48.0", "rebuilt")
-	writeTestFile(t, filepath.Join(from, "v48.0", core.HostArch(), core.BinaryName), changed)
+	writeTestFile(t, filepath.Join(from, "v48.0", hostArch(), driver.BinaryName), changed)
 	err = run(t.Context(), args)
 	require.ErrorIs(t, err, errBinaryMismatch)
 	assert.Contains(t, err.Error(), fileSHA256([]byte(changed)))
-	assert.Contains(t, err.Error(), lock[core.HostArch()])
-	kept, err := os.ReadFile(binaryPath(root, core.HostArch()))
+	assert.Contains(t, err.Error(), lock[hostArch()])
+	kept, err := os.ReadFile(binaryPath(root, hostArch()))
 	require.NoError(t, err)
-	assert.Equal(t, fakeBinary("v48.0", core.HostArch()), string(kept), "a refused binary replaces nothing")
+	assert.Equal(t, fakeBinary("v48.0", hostArch()), string(kept), "a refused binary replaces nothing")
 	assert.Equal(t, lock, readLock(t, root))
 	assertNoTempFiles(t, root)
 }
@@ -83,11 +83,11 @@ func TestBinariesFromDirLocksThenVerifies(t *testing.T) {
 func TestBinariesRefuseTheWrongVersion(t *testing.T) {
 	root := newBinariesRoot(t)
 	from := t.TempDir()
-	writeTestFile(t, filepath.Join(from, "v48.0", core.HostArch(), core.BinaryName), fakeBinary("v49.0", ""))
-	err := run(t.Context(), []string{"binaries", "-root", root, "-from", from, "-arch", core.HostArch(), "v48"})
-	require.ErrorIs(t, err, core.ErrVersionMismatch)
+	writeTestFile(t, filepath.Join(from, "v48.0", hostArch(), driver.BinaryName), fakeBinary("v49.0", ""))
+	err := run(t.Context(), []string{"binaries", "-root", root, "-from", from, "-arch", hostArch(), "v48"})
+	require.ErrorIs(t, err, errBinaryVersion)
 	assert.Contains(t, err.Error(), "cloud-hypervisor v49.0")
-	_, statErr := os.Stat(binaryPath(root, core.HostArch()))
+	_, statErr := os.Stat(binaryPath(root, hostArch()))
 	assert.ErrorIs(t, statErr, os.ErrNotExist)
 	assert.Empty(t, readLock(t, root), "a refused binary is not locked")
 	assertNoTempFiles(t, root)
@@ -122,7 +122,7 @@ func TestBinariesDownload(t *testing.T) {
 	require.NoError(t, run(t.Context(), args))
 	assert.ElementsMatch(t, []string{"/releases/v48.0/cloud-hypervisor-static", "/releases/v48.0/cloud-hypervisor-static-aarch64"}, requested)
 	lock := readLock(t, root)
-	for _, arch := range []string{core.ArchX86_64, core.ArchAarch64} {
+	for _, arch := range []string{"x86_64", "aarch64"} {
 		b, err := os.ReadFile(binaryPath(root, arch))
 		require.NoError(t, err)
 		assert.Equal(t, fakeBinary("v48.0", arch), string(b))
@@ -136,7 +136,7 @@ func TestBinariesDownload(t *testing.T) {
 
 	// A missing asset is an error when downloading.
 	delete(assets, "/releases/v48.0/cloud-hypervisor-static-aarch64")
-	err = run(t.Context(), append(args[:len(args):len(args)], "-arch", core.ArchAarch64))
+	err = run(t.Context(), append(args[:len(args):len(args)], "-arch", "aarch64"))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "404")
 	assertNoTempFiles(t, root)
@@ -144,13 +144,13 @@ func TestBinariesDownload(t *testing.T) {
 
 func TestBinariesLockFormat(t *testing.T) {
 	dir := t.TempDir()
-	l := binariesLock{core.ArchX86_64: fileSHA256([]byte("x")), core.ArchAarch64: fileSHA256([]byte("a"))}
+	l := binariesLock{"x86_64": fileSHA256([]byte("x")), "aarch64": fileSHA256([]byte("a"))}
 	writeTestFile(t, filepath.Join(dir, binariesLockFile), string(l.bytes("v48.0")))
 	got, err := readBinariesLock(dir)
 	require.NoError(t, err)
 	assert.Equal(t, l, got)
 	lines := strings.Split(strings.TrimSpace(string(l.bytes("v48.0"))), "\n")
-	assert.True(t, strings.HasPrefix(lines[len(lines)-2], core.ArchAarch64+" "), "arches are sorted")
+	assert.True(t, strings.HasPrefix(lines[len(lines)-2], "aarch64"+" "), "arches are sorted")
 
 	writeTestFile(t, filepath.Join(dir, binariesLockFile), "x86_64 nothex\n")
 	_, err = readBinariesLock(dir)

@@ -51,6 +51,51 @@ var fixups = []fixup{
 		Apply: integerFormat("uint32", "components", "schemas", "GenericVhostUserConfig", "properties", "virtio_id"),
 	},
 	{
+		Name: "v52-generic-vhost-user-queue-sizes-name",
+		Tags: []string{"v52.0"},
+		Description: "GenericVhostUserConfig.queue_size is named queue_sizes by the server " +
+			"(vmm/src/vm_config.rs: queue_sizes: Vec<u16>, required by serde; the spec's own " +
+			"required list says queue_sizes, and the v53.0 spec has it right): a client " +
+			"following the spec sends a member the server ignores and the device is refused " +
+			"for a missing one; the property is renamed queue_sizes.",
+		Apply: renameProperty("queue_size", "queue_sizes", "components", "schemas", "GenericVhostUserConfig"),
+	},
+	{
+		Name: "v52-generic-vhost-user-device-type-name",
+		Tags: []string{"v52.0"},
+		Description: "GenericVhostUserConfig.virtio_id is named device_type by the server " +
+			"(vmm/src/vm_config.rs: device_type: u32, required by serde; the v53.0 spec has " +
+			"it right): the property, and its entry in the required list, are renamed device_type.",
+		Apply: renameProperty("virtio_id", "device_type", "components", "schemas", "GenericVhostUserConfig"),
+	},
+	{
+		Name: "v52-generic-vhost-user-required-tag",
+		Tags: []string{"v52.0"},
+		Description: "GenericVhostUserConfig's required list names tag, which neither its " +
+			"properties nor the server's GenericVhostUserConfig have (a leftover of FsConfig; " +
+			"the v53.0 spec dropped it): a validator following the spec refuses every body; " +
+			"tag leaves the required list.",
+		Apply: removeRequired("tag", "components", "schemas", "GenericVhostUserConfig"),
+	},
+	{
+		Name: "generic-vhost-user-member-name",
+		Tags: []string{"v52.0", "v53.0"},
+		Description: "VmConfig.generic-vhost-user is named generic_vhost_user by the server " +
+			"(vmm/src/vm_config.rs, no serde rename): serde ignores the spec's name, so a " +
+			"client following the spec loses its generic vhost-user devices silently; the " +
+			"property is renamed generic_vhost_user.",
+		Apply: renameProperty("generic-vhost-user", "generic_vhost_user", "components", "schemas", "VmConfig"),
+	},
+	{
+		Name: "memory-zone-mergeable-not-read",
+		Tags: []string{"v48.0", "v49.0", "v50.2", "v51.2"},
+		Description: "MemoryZoneConfig.mergeable is no member of these servers' MemoryZoneConfig " +
+			"(vmm/src/vm_config.rs; the v52.0 server adds it): serde ignores it, so a client " +
+			"following the spec loses the setting silently; the property is removed, and core " +
+			"refuses it on these releases instead.",
+		Apply: removeProperty("mergeable", "components", "schemas", "MemoryZoneConfig"),
+	},
+	{
 		Name: "platform-iommu-address-width-bits-name",
 		Tags: []string{"v48.0", "v49.0", "v50.2", "v51.2", "v52.0"},
 		Description: "PlatformConfig.iommu_address_width is named iommu_address_width_bits by the " +
@@ -91,25 +136,84 @@ func renamePath(from, to string) func(*yaml.Node) error {
 }
 
 // renameProperty returns a fix-up function that renames property from to to
-// in the schema at path, keeping its definition and place.
+// in the schema at path, keeping its definition and place, and renames it
+// in the schema's required list too.
 func renameProperty(from, to string, path ...string) func(*yaml.Node) error {
 	return func(root *yaml.Node) error {
-		where := strings.Join(path, ".")
-		props := mapGet(mapPath(root, path...), "properties")
-		if props == nil || props.Kind != yaml.MappingNode {
-			return fmt.Errorf("%w: %s has no properties", errFixupNoMatch, where)
+		schema := mapPath(root, path...)
+		props, err := schemaProperties(schema, path)
+		if err != nil {
+			return err
 		}
+		where := strings.Join(path, ".")
 		if mapGet(props, to) != nil {
 			return fmt.Errorf("%w: %s already has %s", errFixupNoMatch, where, to)
 		}
 		for i := 0; i+1 < len(props.Content); i += 2 {
 			if props.Content[i].Value == from {
 				props.Content[i].Value = to
+				if req := mapGet(schema, "required"); req != nil && req.Kind == yaml.SequenceNode {
+					for _, r := range req.Content {
+						if r.Value == from {
+							r.Value = to
+						}
+					}
+				}
 				return nil
 			}
 		}
 		return fmt.Errorf("%w: %s has no property %s", errFixupNoMatch, where, from)
 	}
+}
+
+// removeProperty returns a fix-up function that removes property name
+// from the schema at path (and from its required list).
+func removeProperty(name string, path ...string) func(*yaml.Node) error {
+	return func(root *yaml.Node) error {
+		schema := mapPath(root, path...)
+		props, err := schemaProperties(schema, path)
+		if err != nil {
+			return err
+		}
+		for i := 0; i+1 < len(props.Content); i += 2 {
+			if props.Content[i].Value == name {
+				props.Content = slices.Delete(props.Content, i, i+2)
+				if req := mapGet(schema, "required"); req != nil && req.Kind == yaml.SequenceNode {
+					req.Content = slices.DeleteFunc(req.Content, func(n *yaml.Node) bool { return n.Value == name })
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: %s has no property %s", errFixupNoMatch, strings.Join(path, "."), name)
+	}
+}
+
+// removeRequired returns a fix-up function that removes name from the
+// required list of the schema at path, where no property defines it.
+func removeRequired(name string, path ...string) func(*yaml.Node) error {
+	return func(root *yaml.Node) error {
+		schema := mapPath(root, path...)
+		where := strings.Join(path, ".")
+		if mapGet(mapGet(schema, "properties"), name) != nil {
+			return fmt.Errorf("%w: %s has a property %s", errFixupNoMatch, where, name)
+		}
+		req := mapGet(schema, "required")
+		if req == nil || req.Kind != yaml.SequenceNode ||
+			!slices.ContainsFunc(req.Content, func(n *yaml.Node) bool { return n.Value == name }) {
+			return fmt.Errorf("%w: %s does not require %s", errFixupNoMatch, where, name)
+		}
+		req.Content = slices.DeleteFunc(req.Content, func(n *yaml.Node) bool { return n.Value == name })
+		return nil
+	}
+}
+
+// schemaProperties returns the properties mapping of schema (found at path).
+func schemaProperties(schema *yaml.Node, path []string) (*yaml.Node, error) {
+	props := mapGet(schema, "properties")
+	if props == nil || props.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%w: %s has no properties", errFixupNoMatch, strings.Join(path, "."))
+	}
+	return props, nil
 }
 
 // integerFormat returns a fix-up function for the schema at path whose

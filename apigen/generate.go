@@ -90,6 +90,9 @@ func (r repo) generate(ctx context.Context, specsDir, name string) error {
 	if err != nil {
 		return err
 	}
+	if err := r.checkServer(s); err != nil {
+		return err
+	}
 	files, err := r.renderModule(ctx, s, name)
 	if err != nil {
 		return err
@@ -119,7 +122,11 @@ func (r repo) renderModule(ctx context.Context, s *spec, pkg string) (map[string
 	if err != nil {
 		return nil, err
 	}
-	d, err := newModuleData(s, pkg, client)
+	k, err := r.knowledge(s)
+	if err != nil {
+		return nil, err
+	}
+	d, err := newModuleData(s, pkg, client, k)
 	if err != nil {
 		return nil, err
 	}
@@ -140,4 +147,35 @@ func (r repo) renderModule(ctx context.Context, s *spec, pkg string) (map[string
 		}
 	}
 	return files, nil
+}
+
+// knowledge merges spec s with its server's committed facts, or is nil
+// when the repository has no facts for its tag (apigen's own tests).
+func (r repo) knowledge(s *spec) (*releaseKnowledge, error) {
+	path := filepath.Join(r.root, factsDir)
+	if _, err := os.Stat(filepath.Join(path, s.Tag+".json")); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	f, err := loadFacts(path, s.Tag)
+	if err != nil {
+		return nil, err
+	}
+	return newReleaseKnowledge(s, f)
+}
+
+// checkServer compares spec s with the committed facts of its server
+// (apigen/facts/<tag>.json): a difference that no fix-up removes and no
+// acceptedDifferences entry accepts, or an entry that accepts nothing, is
+// an error.
+func (r repo) checkServer(s *spec) error {
+	f, err := loadFacts(filepath.Join(r.root, factsDir), s.Tag)
+	if err != nil {
+		return err
+	}
+	_, accepted, err := compareWithServer(s, f, acceptedDifferences)
+	if err != nil {
+		return err
+	}
+	slog.Debug("the spec and its server differ only where accepted", "tag", s.Tag, "accepted", len(accepted))
+	return nil
 }

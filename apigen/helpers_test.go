@@ -8,12 +8,17 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// testSpec is a small spec in Cloud Hypervisor's shape, written for these tests.
-const testSpec = "testdata/spec.yaml"
+// testSpec is a small spec in Cloud Hypervisor's shape, written for these
+// tests, and testFacts the facts of a server that agrees with it.
+const (
+	testSpec  = "testdata/spec.yaml"
+	testFacts = "testdata/facts/v90.0.json"
+)
 
 // newTestRoot returns a temporary repository root holding the tools module
-// (for oapi-codegen), a go.work, and version module v90 locked to testSpec
-// as release v90.0, with the spec under <root>/specs.
+// (for oapi-codegen), a go.work, version module v90 locked to testSpec as
+// release v90.0 with testFacts as its server's facts, and the spec under
+// <root>/specs.
 func newTestRoot(t *testing.T) (root, specsDir string) {
 	t.Helper()
 	root = t.TempDir()
@@ -26,7 +31,9 @@ func newTestRoot(t *testing.T) (root, specsDir string) {
 	writeTestFile(t, filepath.Join(mod, "go.mod"), "module "+modulePathPrefix+"v90\n\ngo 1.26.0\n\nrequire github.com/chvmm/chvmm/core v0.0.0\n")
 	writeTestFile(t, filepath.Join(mod, specLockFile), string(specLock{Tag: "v90.0", SHA256: fileSHA256(raw)}.bytes()))
 	writeTestFile(t, filepath.Join(root, "go.work"), "go 1.26.0\n\nuse ./versions/v90\n")
+	copyFile(t, testFacts, factsPath(root, "v90.0"))
 	require.NoError(t, os.MkdirAll(filepath.Join(root, coreDir), 0o755)) // core's generated types go here
+	writeTestFile(t, filepath.Join(root, "apigen", advisoriesFile), "[]\n")
 	return root, specsDir
 }
 
@@ -63,4 +70,15 @@ func readTree(t *testing.T, dir string) map[string]string {
 		return err
 	}))
 	return files
+}
+
+// writeFactsAs writes testFacts as the facts of release tag under root.
+func writeFactsAs(t *testing.T, root, tag string) {
+	t.Helper()
+	f, err := loadFacts(filepath.Dir(testFacts), "v90.0")
+	require.NoError(t, err)
+	f.Tag = tag
+	b, err := f.bytes()
+	require.NoError(t, err)
+	writeTestFile(t, factsPath(root, tag), string(b))
 }

@@ -9,11 +9,16 @@
 //	go run ./apigen generate -specs specs [vNN ...]
 //	go run ./apigen new-version -V 54.0 -specs specs
 //	go run ./apigen binaries [-from DIR] [-arch x86_64] [vNN ...]
+//	go run ./apigen facts -ch CH_GIT_DIR [vNN | vNN.N ...]
 //
 // Each version module pins its release tag and the SHA-256 of the official
 // spec in versions/vNN/spec.lock, and the SHA-256 of each embedded binary in
-// versions/vNN/binaries.lock. Specs that are not valid OpenAPI are repaired
-// in memory by the named fix-ups of fixups.go, never by editing a spec file.
+// versions/vNN/binaries.lock. Specs that are not valid OpenAPI, or that name
+// something differently from their server, are repaired in memory by the
+// named fix-ups of fixups.go, never by editing a spec file. Each server's
+// truth (routes, serde shapes) is read from the Cloud Hypervisor source into
+// apigen/facts/<tag>.json (facts.go), and generate compares every spec with
+// it (compare.go), failing on a difference nothing accounts for.
 package main
 
 import (
@@ -37,6 +42,9 @@ commands:
   new-version  -V 54.0 -specs DIR     create versions/v54 from DIR/v54.0/cloud-hypervisor.yaml
   binaries     [-from DIR] [vNN ...]  fetch (or import from DIR/<tag>/<arch>/cloud-hypervisor) the
                                       CH binaries into versions/vNN/binaries, checked against binaries.lock
+  facts        -ch DIR [vNN ...]      read each release's server (routes, serde types) from the CH git
+                                      directory DIR at its tag into apigen/facts/<tag>.json (a tag
+                                      vNN.N names a release new-version has yet to add)
 
 Every command takes -root DIR (the repository root, default ".").
 Run "go run ./apigen <command> -h" for a command's flags.
@@ -72,6 +80,8 @@ func run(ctx context.Context, args []string) error {
 		return runNewVersion(ctx, rest)
 	case "binaries":
 		return runBinaries(ctx, rest)
+	case "facts":
+		return runFacts(ctx, rest)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil

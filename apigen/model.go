@@ -15,16 +15,6 @@ import (
 	"strings"
 )
 
-// cargoFeatureMembers are the members the server reads only when CH was
-// built with a cargo feature (vmm/src/vm_config.rs declares them under
-// #[cfg(feature = "…")]); release builds have none of these features.
-var cargoFeatureMembers = map[string]string{
-	"PayloadConfig.igvm":      "igvm",
-	"PayloadConfig.host_data": "sev_snp",
-	"PlatformConfig.sev_snp":  "sev_snp",
-	"PlatformConfig.tdx":      "tdx",
-}
-
 // modelMember is one member of an object schema, as driver.Member.
 type modelMember struct {
 	Name, Type, Ref, Items, Default, Feature string
@@ -53,6 +43,8 @@ func apiModel(tag string, doc map[string]any) ([]modelSchema, error) {
 		switch {
 		case s["type"] == "string" && s["enum"] != nil:
 			ms.Enum = stringList(s["enum"])
+		case s["type"] == "string" || s["type"] == "integer" || s["type"] == "number" || s["type"] == "boolean":
+			ms.Enum = []string{} // a plain scalar: any value
 		case s["type"] == "object" || s["properties"] != nil:
 			props, _ := s["properties"].(map[string]any)
 			required := stringList(s["required"])
@@ -62,7 +54,6 @@ func apiModel(tag string, doc map[string]any) ([]modelSchema, error) {
 					return nil, err
 				}
 				m.Required = slices.Contains(required, p)
-				m.Feature = cargoFeatureMembers[name+"."+p]
 				ms.Members = append(ms.Members, m)
 			}
 			if ms.Members == nil {
@@ -211,4 +202,54 @@ func goStrings(l []string) string {
 		q[i] = strconv.Quote(s)
 	}
 	return "[]string{" + strings.Join(q, ", ") + "}"
+}
+
+// serverTruth corrects the spec's model with what the server's source says
+// (k): a member is required when serde requires it, not when the spec's
+// required list says so; its default is the one serde applies, where
+// resolved; its enum values are those both the spec documents and serde
+// accepts (v48's server parses debug_console.mode Socket, which its spec
+// lacks, and refuses it at boot); a member the server
+// reads only under a cargo feature (#[cfg(feature = "igvm")]) names it.
+func serverTruth(model []modelSchema, k *releaseKnowledge) {
+	for i := range model {
+		ms := &model[i]
+		sk := k.schema(ms.Name)
+		if sk == nil {
+			continue
+		}
+		if ms.Enum != nil && len(sk.ServerEnum) > 0 {
+			ms.Enum = intersectStrings(ms.Enum, sk.ServerEnum)
+		}
+		for j := range ms.Members {
+			m := &ms.Members[j]
+			mk := sk.member(m.Name)
+			if mk == nil || !mk.InServer {
+				continue
+			}
+			if sk.Request {
+				m.Required = mk.Required
+			}
+			if d := mk.Default; d != nil && len(d.Value) > 0 {
+				m.Default = string(d.Value)
+			}
+			if len(mk.ServerEnum) > 0 && m.Enum != nil {
+				m.Enum = intersectStrings(m.Enum, mk.ServerEnum)
+			}
+			if len(mk.Features) > 0 {
+				m.Feature = mk.Features[0]
+			}
+		}
+	}
+}
+
+// intersectStrings returns the values of a that b has, in a's order.
+func intersectStrings(a, b []string) []string {
+	out := []string{}
+	for _, v := range a {
+		if slices.Contains(b, v) {
+			out = append(out, v)
+		}
+	}
+	return out
 }

@@ -51,9 +51,10 @@ type archData struct {
 	Arch arch
 }
 
-// newModuleData collects what the templates need from spec s and the client
-// source generated for it.
-func newModuleData(s *spec, pkg string, client []byte) (*moduleData, error) {
+// newModuleData collects what the templates need from spec s, the client
+// source generated for it, and what is known of its server (k; nil when
+// its facts are not there, as in tests).
+func newModuleData(s *spec, pkg string, client []byte, k *releaseKnowledge) (*moduleData, error) {
 	apiVersion, err := s.APIVersion()
 	if err != nil {
 		return nil, err
@@ -88,6 +89,9 @@ func newModuleData(s *spec, pkg string, client []byte) (*moduleData, error) {
 	model, err := apiModel(s.Tag, doc)
 	if err != nil {
 		return nil, err
+	}
+	if k != nil {
+		serverTruth(model, k)
 	}
 	return &moduleData{
 		Fixups:     s.Fixups,

@@ -25,7 +25,7 @@ var (
 	kindVdpa             = deviceKind{"vdpa", "VdpaConfig", "_vdpa", actAddVdpa, false}
 	kindVfio             = deviceKind{"devices", "DeviceConfig", "_vfio", actAddDevice, false}
 	kindUserDevice       = deviceKind{"user_devices", "VmAddUserDevice", "_vfio_user", actAddUserDevice, false}
-	kindGenericVhostUser = deviceKind{"generic-vhost-user", "GenericVhostUserConfig", "_generic_vhost_user", actAddGeneric, false}
+	kindGenericVhostUser = deviceKind{"generic_vhost_user", "GenericVhostUserConfig", "_generic_vhost_user", actAddGeneric, false}
 )
 
 // bootOrder is the order in which CH's device manager creates devices.

@@ -27,17 +27,16 @@ var featureSince = map[string]string{
 	"DiskConfig.sparse":                    "v51.2",
 	"FsConfig.pci_device_id":               "v52.0",
 	"GenericVhostUserConfig":               "v52.0",
-	"GenericVhostUserConfig.device_type":   "v53.0",
+	"GenericVhostUserConfig.device_type":   "v52.0",
 	"GenericVhostUserConfig.pci_device_id": "v52.0",
 	"GenericVhostUserConfig.pci_segment":   "v52.0",
-	"GenericVhostUserConfig.queue_size":    "v52.0",
-	"GenericVhostUserConfig.queue_sizes":   "v53.0",
+	"GenericVhostUserConfig.queue_sizes":   "v52.0",
 	"GenericVhostUserConfig.socket":        "v52.0",
-	"GenericVhostUserConfig.virtio_id":     "v52.0",
 	"ImageType":                            "v52.0",
 	"LockGranularity":                      "v52.0",
 	"MemoryConfig.reserve":                 "v53.0",
 	"MemoryRestoreMode":                    "v52.0",
+	"MemoryZoneConfig.mergeable":           "v52.0",
 	"MemoryZoneConfig.reserve":             "v53.0",
 	"MigrationMode":                        "v53.0",
 	"NetConfig.offload_csum":               "v49.0",
@@ -89,7 +88,7 @@ var featureSince = map[string]string{
 	"VdpaConfig.pci_device_id":             "v52.0",
 	"VmAddUserDevice.pci_device_id":        "v52.0",
 	"VmAddUserDevice.pci_segment":          "v52.0",
-	"VmConfig.generic-vhost-user":          "v52.0",
+	"VmConfig.generic_vhost_user":          "v52.0",
 	"VmConfig.rtc":                         "v53.0",
 	"VmConfig.user_devices":                "v52.0",
 	"VmResizeDisk":                         "v50.2",
@@ -101,10 +100,7 @@ var featureSince = map[string]string{
 
 // featureUntil maps each endpoint, schema and schema field that the newest
 // embedded release (v53.0) no longer has to the last release that has it.
-var featureUntil = map[string]string{
-	"GenericVhostUserConfig.queue_size": "v52.0",
-	"GenericVhostUserConfig.virtio_id":  "v52.0",
-}
+var featureUntil = map[string]string{}
 
 // carriedUntil maps each member core's types keep from a schema that a
 // property of a later release no longer names (VmConfig.serial was a

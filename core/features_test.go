@@ -54,7 +54,7 @@ func TestFeatures(t *testing.T) {
 	assert.True(t, slices.IsSortedFunc(fs, func(a, b Feature) int { return strings.Compare(a.Name, b.Name) }), "sorted by name")
 	assert.Contains(t, fs, Feature{Name: "NetConfig.offload_tso", Since: "v49.0"})
 	assert.Contains(t, fs, Feature{Name: "PUT /vm.resize-disk", Since: "v50.2"})
-	assert.Contains(t, fs, Feature{Name: "GenericVhostUserConfig.queue_size", Since: "v52.0", Until: "v52.0"})
+	assert.Contains(t, fs, Feature{Name: "GenericVhostUserConfig.queue_sizes", Since: "v52.0"})
 	for _, f := range fs {
 		assert.True(t, f.Since != "" || f.Until != "", "%s differs between no releases", f.Name)
 	}

@@ -106,18 +106,19 @@ func TestEncodeBodyBuildFeatures(t *testing.T) {
 }
 
 func TestEncodeBodyDropsUnknownZeroMembers(t *testing.T) {
-	r := modelRelease(t, "v52.0", map[string]*driver.Schema{"GenericVhostUserConfig": {Members: []driver.Member{
-		{Name: "queue_size", Type: driver.Array, Items: driver.Integer}, {Name: "socket", Type: driver.String}, {Name: "virtio_id", Type: driver.Integer},
+	// A release whose GenericVhostUserConfig lacks queue_sizes.
+	r := modelRelease(t, "v51.2", map[string]*driver.Schema{"GenericVhostUserConfig": {Members: []driver.Member{
+		{Name: "device_type", Type: driver.Integer}, {Name: "socket", Type: driver.String},
 	}}})
-	body, err := r.encodeBody("GenericVhostUserConfig", &GenericVhostUserConfig{Socket: "/s", VirtioID: ptr(uint32(26))}, nil)
+	body, err := r.encodeBody("GenericVhostUserConfig", &GenericVhostUserConfig{Socket: "/s", DeviceType: 26}, nil)
 	require.NoError(t, err)
 	var got map[string]any
 	require.NoError(t, json.Unmarshal(body, &got))
-	assert.Equal(t, map[string]any{"socket": "/s", "virtio_id": float64(26)}, got, "members unknown to v52.0 are not sent as zero values")
+	assert.Equal(t, map[string]any{"socket": "/s", "device_type": float64(26)}, got, "members unknown to the release are not sent as zero values")
 
 	_, err = r.encodeBody("GenericVhostUserConfig", &GenericVhostUserConfig{Socket: "/s", QueueSizes: []uint16{1}}, nil)
 	require.ErrorIs(t, err, ErrUnsupportedField)
-	assert.ErrorContains(t, err, "first in CH v53.0")
+	assert.ErrorContains(t, err, "first in CH v52.0")
 }
 
 // TestEncodeBodyCarriedMember: core's SerialConfig keeps iommu, which

@@ -237,7 +237,7 @@ func testUnsupportedFields(t *testing.T, version string) {
 	doc, err := loadDoc(version)
 	require.NoError(t, err)
 	restoreDir := t.TempDir() // no metadata: Restore with Force reaches the field check
-	checked := 0
+	checked, lacked := 0, 0
 	for _, feat := range core.Features() {
 		schema, field, isField := strings.Cut(feat.Name, ".")
 		if !isField || strings.Contains(feat.Name, " ") {
@@ -249,6 +249,7 @@ func testUnsupportedFields(t *testing.T, version string) {
 		if inSpec {
 			continue
 		}
+		lacked++
 		target := coreTypeNamed(schema)
 		if !assert.NotNil(t, target, "core has no type for schema %s", schema) {
 			continue
@@ -305,5 +306,7 @@ func testUnsupportedFields(t *testing.T, version string) {
 	}
 	assert.Equal(t, "", v.srv.State(), "a refused field must not reach CH")
 	t.Logf("CH %s: %d fields refused", version, checked)
-	assert.Positive(t, checked, "every release lacks some field another has")
+	if lacked > 0 { // the newest release lacks none when no spec dropped a field
+		assert.Positive(t, checked, "a release that lacks fields refuses some")
+	}
 }

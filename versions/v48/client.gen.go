@@ -2,7 +2,7 @@
 //
 // Source: the OpenAPI spec of Cloud Hypervisor v48.0
 // (vmm/src/api/openapi/cloud-hypervisor.yaml), sha256 ba92ee8dc7fe9c37f12926eee990b0b0292a868b0674ed23bc74262afde732ce.
-// Fix-ups applied to the spec (apigen/fixups.go): platform-iommu-address-width-bits-name, nmi-route.
+// Fix-ups applied to the spec (apigen/fixups.go): memory-zone-mergeable-not-read, platform-iommu-address-width-bits-name, nmi-route.
 // The generated constructor NewClient is renamed newRawClient; see NewClient in release.gen.go.
 // Regenerate with: make generate
 
@@ -238,7 +238,6 @@ type MemoryZoneConfig struct {
 	HugepageSize   *int64  `json:"hugepage_size,omitempty"`
 	Hugepages      *bool   `json:"hugepages,omitempty"`
 	Id             string  `json:"id"`
-	Mergeable      *bool   `json:"mergeable,omitempty"`
 	Prefault       *bool   `json:"prefault,omitempty"`
 	Shared         *bool   `json:"shared,omitempty"`
 	Size           int64   `json:"size"`

@@ -58,7 +58,6 @@ func TestReleaseIsRegistered(t *testing.T) {
 	assert.True(t, r.Has("PUT /vm.snapshot"))
 	assert.True(t, r.Has("GET /vmm.ping"))
 	assert.True(t, r.Has("PUT /vmm.shutdown"))
-	assert.True(t, r.Has("VmConfig.payload"))
 }
 
 // TestModelMatchesSpec: every endpoint and schema of the spec the release

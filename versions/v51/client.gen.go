@@ -2,7 +2,7 @@
 //
 // Source: the OpenAPI spec of Cloud Hypervisor v51.2
 // (vmm/src/api/openapi/cloud-hypervisor.yaml), sha256 afb93cb2382cae4750169b2a10fdbd3106d6d96bf10319f5bd44e885dc419c2d.
-// Fix-ups applied to the spec (apigen/fixups.go): platform-iommu-address-width-bits-name, nmi-route.
+// Fix-ups applied to the spec (apigen/fixups.go): memory-zone-mergeable-not-read, platform-iommu-address-width-bits-name, nmi-route.
 // The generated constructor NewClient is renamed newRawClient; see NewClient in release.gen.go.
 // Regenerate with: make generate
 
@@ -272,7 +272,6 @@ type MemoryZoneConfig struct {
 	HugepageSize   *int64  `json:"hugepage_size,omitempty"`
 	Hugepages      *bool   `json:"hugepages,omitempty"`
 	Id             string  `json:"id"`
-	Mergeable      *bool   `json:"mergeable,omitempty"`
 	Prefault       *bool   `json:"prefault,omitempty"`
 	Shared         *bool   `json:"shared,omitempty"`
 	Size           int64   `json:"size"`

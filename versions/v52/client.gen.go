@@ -2,7 +2,7 @@
 //
 // Source: the OpenAPI spec of Cloud Hypervisor v52.0
 // (vmm/src/api/openapi/cloud-hypervisor.yaml), sha256 0ce647c7f62edb5765ea1f6dd308648e31e99467dba96114b512695ac79de342.
-// Fix-ups applied to the spec (apigen/fixups.go): v52-generic-vhost-user-queue-size-items-type, v52-generic-vhost-user-virtio-id-type, platform-iommu-address-width-bits-name, nmi-route.
+// Fix-ups applied to the spec (apigen/fixups.go): v52-generic-vhost-user-queue-size-items-type, v52-generic-vhost-user-virtio-id-type, v52-generic-vhost-user-queue-sizes-name, v52-generic-vhost-user-device-type-name, v52-generic-vhost-user-required-tag, generic-vhost-user-member-name, platform-iommu-address-width-bits-name, nmi-route.
 // The generated constructor NewClient is renamed newRawClient; see NewClient in release.gen.go.
 // Regenerate with: make generate
 
@@ -298,11 +298,11 @@ type FsConfig struct {
 
 // GenericVhostUserConfig defines model for GenericVhostUserConfig.
 type GenericVhostUserConfig struct {
-	PciDeviceId *uint8    `json:"pci_device_id,omitempty"`
-	PciSegment  *int16    `json:"pci_segment,omitempty"`
-	QueueSize   *[]uint16 `json:"queue_size,omitempty"`
-	Socket      string    `json:"socket"`
-	VirtioId    uint32    `json:"virtio_id"`
+	DeviceType  uint32   `json:"device_type"`
+	PciDeviceId *uint8   `json:"pci_device_id,omitempty"`
+	PciSegment  *int16   `json:"pci_segment,omitempty"`
+	QueueSizes  []uint16 `json:"queue_sizes"`
+	Socket      string   `json:"socket"`
 }
 
 // ImageType defines model for ImageType.
@@ -566,7 +566,7 @@ type VmConfig struct {
 	Devices          *[]DeviceConfig           `json:"devices,omitempty"`
 	Disks            *[]DiskConfig             `json:"disks,omitempty"`
 	Fs               *[]FsConfig               `json:"fs,omitempty"`
-	GenericVhostUser *[]GenericVhostUserConfig `json:"generic-vhost-user,omitempty"`
+	GenericVhostUser *[]GenericVhostUserConfig `json:"generic_vhost_user,omitempty"`
 	Iommu            *bool                     `json:"iommu,omitempty"`
 	LandlockEnable   *bool                     `json:"landlock_enable,omitempty"`
 	LandlockRules    *[]LandlockConfig         `json:"landlock_rules,omitempty"`

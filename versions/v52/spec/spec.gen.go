@@ -3,7 +3,7 @@
 
 // Package spec holds the OpenAPI spec of Cloud Hypervisor v52.0
 // (sha256 0ce647c7f62edb5765ea1f6dd308648e31e99467dba96114b512695ac79de342),
-// with apigen's fix-ups applied (v52-generic-vhost-user-queue-size-items-type, v52-generic-vhost-user-virtio-id-type, platform-iommu-address-width-bits-name, nmi-route), as JSON. The simulator
+// with apigen's fix-ups applied (v52-generic-vhost-user-queue-size-items-type, v52-generic-vhost-user-virtio-id-type, v52-generic-vhost-user-queue-sizes-name, v52-generic-vhost-user-device-type-name, v52-generic-vhost-user-required-tag, generic-vhost-user-member-name, platform-iommu-address-width-bits-name, nmi-route), as JSON. The simulator
 // validates requests and responses against it. It imports nothing.
 package spec
 
@@ -361,6 +361,10 @@ const JSON = `{
       },
       "GenericVhostUserConfig": {
         "properties": {
+          "device_type": {
+            "format": "uint32",
+            "type": "integer"
+          },
           "pci_device_id": {
             "format": "uint8",
             "type": "integer"
@@ -369,7 +373,7 @@ const JSON = `{
             "format": "int16",
             "type": "integer"
           },
-          "queue_size": {
+          "queue_sizes": {
             "items": {
               "format": "uint16",
               "type": "integer"
@@ -378,17 +382,12 @@ const JSON = `{
           },
           "socket": {
             "type": "string"
-          },
-          "virtio_id": {
-            "format": "uint32",
-            "type": "integer"
           }
         },
         "required": [
           "queue_sizes",
           "socket",
-          "tag",
-          "virtio_id"
+          "device_type"
         ],
         "type": "object"
       },
@@ -1125,7 +1124,7 @@ const JSON = `{
             },
             "type": "array"
           },
-          "generic-vhost-user": {
+          "generic_vhost_user": {
             "items": {
               "$ref": "#/components/schemas/GenericVhostUserConfig"
             },
