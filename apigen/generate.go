@@ -17,9 +17,9 @@ import (
 type generatedFile struct {
 	Path     string
 	Template string
-	NotGo    bool   // not Go source: not gofmt'd
-	Arch     *arch  // for a per-architecture file: which one
-	Model    bool   // the API model, api.gen.go
+	NotGo    bool  // not Go source: not gofmt'd
+	Arch     *arch // for a per-architecture file: which one
+	Model    bool  // the API model, api.gen.go
 }
 
 // An arch is a Go architecture CH publishes binaries for.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/chvmm/chvmm/core/api"
 	"github.com/chvmm/chvmm/core/driver"
 )
 
@@ -53,7 +54,7 @@ func (c Change) String() string {
 //     with a backing file gets backing_files true.
 //
 // Every member dropped or set is listed in the Changes.
-func (r *Release) Convert(cfg *VMConfig, from *Release) (*VMConfig, []Change, error) {
+func (r *Release) Convert(cfg *api.VMConfig, from *Release) (*api.VMConfig, []Change, error) {
 	if cfg == nil || from == nil {
 		return nil, nil, fmt.Errorf("Convert: config or source release is nil: %w", ErrBadConfig)
 	}
@@ -61,7 +62,7 @@ func (r *Release) Convert(cfg *VMConfig, from *Release) (*VMConfig, []Change, er
 	if err != nil {
 		return nil, nil, err
 	}
-	out := new(VMConfig)
+	out := new(api.VMConfig)
 	if err := json.Unmarshal(data, out); err != nil {
 		return nil, nil, err
 	}
@@ -139,7 +140,7 @@ func jsonEqual(a, b []byte) bool {
 
 // convertDisks applies the disk behaviour changes of v50.1 to cfg's disks
 // for release r, moving from release from.
-func (r *Release) convertDisks(cfg *VMConfig, from *Release) []Change {
+func (r *Release) convertDisks(cfg *api.VMConfig, from *Release) []Change {
 	var changes []Change
 	imageType := r.Has("DiskConfig.image_type") && !from.Has("DiskConfig.image_type")
 	backing := r.Has("DiskConfig.backing_files") && !from.Has("DiskConfig.backing_files")
@@ -151,7 +152,7 @@ func (r *Release) convertDisks(cfg *VMConfig, from *Release) []Change {
 		format, hasBacking := diskFormat(*d.Path)
 		path := fmt.Sprintf("vmConfig.disks[%d]", i)
 		if imageType && d.ImageType == nil && format == "raw" {
-			d.ImageType = ptr(ImageTypeRaw)
+			d.ImageType = ptr(api.ImageTypeRaw)
 			changes = append(changes, Change{Path: path + ".image_type", Action: "set", Value: `"Raw"`,
 				Reason: "from CH v50.1 an auto-detected raw image refuses writes to its first sector"})
 		}

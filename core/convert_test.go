@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/chvmm/chvmm/core/api"
 	"github.com/chvmm/chvmm/core/driver"
 )
 
@@ -51,16 +52,16 @@ func TestConvertDropsDefaultsAndAppliesBehaviourChanges(t *testing.T) {
 	require.NoError(t, os.WriteFile(qcow, header, 0o600))
 
 	// What v48's vm.info reports: every default filled in.
-	cfg := &VMConfig{
-		Payload: PayloadConfig{Kernel: ptr("/k")},
-		Serial:  &SerialConfig{Mode: ConsoleModeFile, File: ptr("/s"), Iommu: ptr(false)},
-		Disks:   []DiskConfig{{Path: &raw}, {Path: &qcow}},
+	cfg := &api.VMConfig{
+		Payload: api.PayloadConfig{Kernel: ptr("/k")},
+		Serial:  &api.SerialConfig{Mode: api.ConsoleModeFile, File: ptr("/s"), Iommu: ptr(false)},
+		Disks:   []api.DiskConfig{{Path: &raw}, {Path: &qcow}},
 	}
 	got, changes, err := to.Convert(cfg, from)
 	require.NoError(t, err)
 	assert.Nil(t, got.Serial.Iommu, "dropped")
 	assert.Equal(t, ptr(false), cfg.Serial.Iommu, "the source config is not changed")
-	assert.Equal(t, ptr(ImageTypeRaw), got.Disks[0].ImageType)
+	assert.Equal(t, ptr(api.ImageTypeRaw), got.Disks[0].ImageType)
 	assert.Nil(t, got.Disks[1].ImageType, "a qcow2 image is detected as such")
 	assert.Equal(t, ptr(true), got.Disks[1].BackingFiles)
 	var list []string
@@ -76,7 +77,7 @@ func TestConvertDropsDefaultsAndAppliesBehaviourChanges(t *testing.T) {
 
 func TestConvertRefusesWhatItCannotDrop(t *testing.T) {
 	from, to := oldModel(t, "v48.0"), newModel(t)
-	cfg := &VMConfig{Serial: &SerialConfig{Mode: ConsoleModeFile, Iommu: ptr(true)}}
+	cfg := &api.VMConfig{Serial: &api.SerialConfig{Mode: api.ConsoleModeFile, Iommu: ptr(true)}}
 	_, _, err := to.Convert(cfg, from)
 	require.ErrorIs(t, err, ErrUnsupportedField)
 	assert.ErrorContains(t, err, "vmConfig.serial.iommu is true, not CH v48.0's default")

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/chvmm/chvmm/core"
+	"github.com/chvmm/chvmm/core/api"
 )
 
 // Create, boot, pause and snapshot a VM through the version-neutral API of a
@@ -22,7 +23,7 @@ func ExampleHypervisor() {
 	}
 	defer h.Close()
 
-	cfg := core.DirectBoot{
+	cfg := api.DirectBoot{
 		Kernel:     "/var/lib/myapp/vmlinux",
 		Cmdline:    "console=ttyS0",
 		VCPUs:      2,
@@ -71,7 +72,7 @@ func ExampleRelease_Has() {
 		log.Fatal(err)
 	}
 	defer h.Close()
-	cfg := core.DirectBoot{Kernel: "/var/lib/myapp/vmlinux"}.Config()
+	cfg := api.DirectBoot{Kernel: "/var/lib/myapp/vmlinux"}.Config()
 	if h.Release().Has("CpusConfig.nested") {
 		no := false
 		cfg.Cpus.Nested = &no // CH defaults to nested virtualisation on
@@ -80,7 +81,7 @@ func ExampleRelease_Has() {
 		log.Fatal(err) // "… has no field vmConfig.cpus.nested (CpusConfig.nested, first in CH v50.2) …"
 	}
 	// Operations differ too: resize-disk exists from v50.2.
-	if err := h.ResizeDisk(ctx, core.VMResizeDisk{}); errors.Is(err, core.ErrUnsupported) {
+	if err := h.ResizeDisk(ctx, api.VMResizeDisk{}); errors.Is(err, core.ErrUnsupported) {
 		fmt.Println(err)
 	}
 }
@@ -133,9 +134,9 @@ func ExampleNetFDs() {
 		log.Fatal(err)
 	}
 	defer tap.Close()
-	cfg := core.DirectBoot{Kernel: "/var/lib/myapp/vmlinux"}.Config()
+	cfg := api.DirectBoot{Kernel: "/var/lib/myapp/vmlinux"}.Config()
 	id := "net0"
-	cfg.Net = []core.NetConfig{{ID: &id}}
+	cfg.Net = []api.NetConfig{{ID: &id}}
 	if err := h.CreateVM(ctx, cfg, core.NetFDs{id: {tap}}); err != nil {
 		log.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chvmm/chvmm/core"
+	"github.com/chvmm/chvmm/core/api"
 )
 
 // Start the newest registered CH of major 50 (blank-import its version
@@ -99,7 +100,7 @@ func ExampleAttach() {
 	if err != nil {
 		log.Fatal(err) // core.ErrNotRunning: the VMM is gone, or its pid was reused
 	}
-	if err := proc.WaitState(ctx, core.VMStateRunning); err != nil {
+	if err := proc.WaitState(ctx, api.VMStateRunning); err != nil {
 		log.Fatal(err)
 	}
 	poweredOff, err := proc.ShutdownGuest(ctx, 30*time.Second) // ACPI first, then vm.shutdown

@@ -5,11 +5,12 @@ import (
 
 	"crypto/sha256"
 	"fmt"
-	"github.com/chvmm/chvmm/core/chversion"
-	"github.com/chvmm/chvmm/core/driver"
 	"io"
 	"sync"
 	"sync/atomic"
+
+	"github.com/chvmm/chvmm/core/chversion"
+	"github.com/chvmm/chvmm/core/driver"
 )
 
 // A payload is the binary a release embeds for one architecture, with its

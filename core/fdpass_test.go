@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chvmm/chvmm/core/api"
 	"github.com/chvmm/chvmm/core/driver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -113,9 +114,9 @@ func TestAddNetPassesFDs(t *testing.T) {
 	body := `{"id":"tap0","bdf":"0000:00:05.0"}`
 	s := startFDServer(t, "HTTP/1.1 200 \r\nContent-Type: application/json\r\nContent-Length: "+itoa(len(body))+"\r\n\r\n"+body)
 	h := newTestHypervisor(fdRelease, s.socket)
-	info, err := h.AddNet(t.Context(), NetConfig{ID: ptr("tap0")}, devNulls(t, 2)...)
+	info, err := h.AddNet(t.Context(), api.NetConfig{ID: ptr("tap0")}, devNulls(t, 2)...)
 	require.NoError(t, err)
-	assert.Equal(t, &PciDeviceInfo{ID: "tap0", Bdf: "0000:00:05.0"}, info)
+	assert.Equal(t, &api.PciDeviceInfo{ID: "tap0", Bdf: "0000:00:05.0"}, info)
 	got := <-s.got
 	assert.Equal(t, "PUT", got.method)
 	assert.Equal(t, "/api/v1/vm.add-net", got.path)
@@ -125,7 +126,7 @@ func TestAddNetPassesFDs(t *testing.T) {
 
 func TestAddNetColdPlugAnswersNoInfo(t *testing.T) {
 	s := startFDServer(t, "HTTP/1.1 204 \r\n\r\n")
-	info, err := newTestHypervisor(fdRelease, s.socket).AddNet(t.Context(), NetConfig{}, devNulls(t, 1)...)
+	info, err := newTestHypervisor(fdRelease, s.socket).AddNet(t.Context(), api.NetConfig{}, devNulls(t, 1)...)
 	require.NoError(t, err)
 	assert.Nil(t, info)
 }
@@ -133,7 +134,7 @@ func TestAddNetColdPlugAnswersNoInfo(t *testing.T) {
 func TestFDPassingErrorAnswer(t *testing.T) {
 	body := `["Error from API","The network device could not be added to the VM","VM is not created"]`
 	s := startFDServer(t, "HTTP/1.1 500 \r\nContent-Type: application/json\r\nContent-Length: "+itoa(len(body))+"\r\n\r\n"+body)
-	_, err := newTestHypervisor(fdRelease, s.socket).AddNet(t.Context(), NetConfig{}, devNulls(t, 1)...)
+	_, err := newTestHypervisor(fdRelease, s.socket).AddNet(t.Context(), api.NetConfig{}, devNulls(t, 1)...)
 	var ae *APIError
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, 500, ae.StatusCode)
@@ -146,16 +147,16 @@ func TestFDPassingHonoursContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := newTestHypervisor(fdRelease, s.socket).AddNet(ctx, NetConfig{}, devNulls(t, 1)...)
+	_, err := newTestHypervisor(fdRelease, s.socket).AddNet(ctx, api.NetConfig{}, devNulls(t, 1)...)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, time.Since(start), 5*time.Second)
 }
 
 func TestFDPassingRefusals(t *testing.T) {
 	h := newTestHypervisor(fdRelease, filepath.Join(t.TempDir(), "none.sock"))
-	_, err := h.AddNet(t.Context(), NetConfig{}, nil)
+	_, err := h.AddNet(t.Context(), api.NetConfig{}, nil)
 	require.ErrorIs(t, err, ErrBadConfig)
-	_, err = h.AddNet(t.Context(), NetConfig{}, devNulls(t, 1)...)
+	_, err = h.AddNet(t.Context(), api.NetConfig{}, devNulls(t, 1)...)
 	require.Error(t, err)
 	assert.ErrorContains(t, err, "is the VMM running?")
 	assert.ErrorIs(t, err, ErrVMMUnreachable)
@@ -163,7 +164,7 @@ func TestFDPassingRefusals(t *testing.T) {
 	noNet, err := newRelease(&driver.Release{Version: "v48.0", API: &driver.API{Schemas: unionAPI().Schemas}})
 	require.NoError(t, err)
 	old := newTestHypervisor(noNet, filepath.Join(t.TempDir(), "none.sock"))
-	_, err = old.AddNet(t.Context(), NetConfig{}, devNulls(t, 1)...)
+	_, err = old.AddNet(t.Context(), api.NetConfig{}, devNulls(t, 1)...)
 	require.ErrorIs(t, err, ErrUnsupported)
 }
 

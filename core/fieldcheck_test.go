@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/chvmm/chvmm/core/api"
 	"github.com/chvmm/chvmm/core/driver"
 )
 
@@ -43,13 +44,13 @@ func oldModel(t *testing.T, version string) *Release {
 
 func TestEncodeBodyNamesTheMember(t *testing.T) {
 	r := oldModel(t, "v48.0")
-	cfg := &VMConfig{Net: []NetConfig{{ID: ptr("a")}, {ID: ptr("b"), OffloadTso: ptr(false)}}}
+	cfg := &api.VMConfig{Net: []api.NetConfig{{ID: ptr("a")}, {ID: ptr("b"), OffloadTso: ptr(false)}}}
 	_, err := r.encodeBody("VmConfig", cfg, nil)
 	require.ErrorIs(t, err, ErrUnsupportedField)
 	assert.ErrorContains(t, err, "CH v48.0 has no field vmConfig.net[1].offload_tso")
 	assert.ErrorContains(t, err, "NetConfig.offload_tso, first in CH v49.0")
 
-	cfg = &VMConfig{Cpus: &CpusConfig{BootVcpus: 1, MaxVcpus: 1, Nested: ptr(false)}}
+	cfg = &api.VMConfig{Cpus: &api.CpusConfig{BootVcpus: 1, MaxVcpus: 1, Nested: ptr(false)}}
 	_, err = r.encodeBody("VmConfig", cfg, nil)
 	require.ErrorIs(t, err, ErrUnsupportedField, "a pointer to false is set")
 	assert.ErrorContains(t, err, "vmConfig.cpus.nested")
@@ -58,33 +59,33 @@ func TestEncodeBodyNamesTheMember(t *testing.T) {
 
 func TestEncodeBodyChecksEnums(t *testing.T) {
 	r := oldModel(t, "v48.0")
-	_, err := r.encodeBody("VmConfig", &VMConfig{Serial: &SerialConfig{Mode: ConsoleModeSocket}}, nil)
+	_, err := r.encodeBody("VmConfig", &api.VMConfig{Serial: &api.SerialConfig{Mode: api.ConsoleModeSocket}}, nil)
 	require.ErrorIs(t, err, ErrUnsupportedField)
 	assert.ErrorContains(t, err, `CH v48.0 does not take "Socket" for vmConfig.serial.mode`)
 	assert.ErrorContains(t, err, "Off, Pty, Tty, File, Null")
-	_, err = r.encodeBody("VmConfig", &VMConfig{Serial: &SerialConfig{Mode: ConsoleModeFile}}, nil)
+	_, err = r.encodeBody("VmConfig", &api.VMConfig{Serial: &api.SerialConfig{Mode: api.ConsoleModeFile}}, nil)
 	require.NoError(t, err)
 }
 
 func TestEncodeBodyFailsClosed(t *testing.T) {
 	r := oldModel(t, "v48.0")
-	_, err := r.encodeBody("NoSuchSchema", &VMConfig{}, nil)
+	_, err := r.encodeBody("NoSuchSchema", &api.VMConfig{}, nil)
 	assert.ErrorContains(t, err, "chvmm has no model of NoSuchSchema")
 	broken := modelRelease(t, "v48.0", map[string]*driver.Schema{
 		"VmConfig": {Members: []driver.Member{{Name: "cpus", Type: driver.Object, Ref: "Missing"}}},
 	})
-	_, err = broken.encodeBody("VmConfig", &VMConfig{Cpus: &CpusConfig{BootVcpus: 1}}, nil)
+	_, err = broken.encodeBody("VmConfig", &api.VMConfig{Cpus: &api.CpusConfig{BootVcpus: 1}}, nil)
 	assert.ErrorContains(t, err, "vmConfig.cpus: chvmm has no model of Missing", "a schema the model names but lacks is an error, not a pass")
 }
 
 func TestEncodeBodyIgnoresUnsetFields(t *testing.T) {
 	r := oldModel(t, "v48.0")
 	for name, v := range map[string]any{
-		"nil pointers":     &VMConfig{Cpus: &CpusConfig{BootVcpus: 2, MaxVcpus: 4}, Payload: PayloadConfig{Kernel: ptr("/k")}},
-		"omitted slices":   &VMConfig{Net: []NetConfig{{ID: ptr("a"), Mac: ptr("m")}}},
-		"nil config":       (*VMConfig)(nil),
-		"empty config":     &VMConfig{},
-		"zero non-omitted": &VMConfig{Cpus: &CpusConfig{}},
+		"nil pointers":     &api.VMConfig{Cpus: &api.CpusConfig{BootVcpus: 2, MaxVcpus: 4}, Payload: api.PayloadConfig{Kernel: ptr("/k")}},
+		"omitted slices":   &api.VMConfig{Net: []api.NetConfig{{ID: ptr("a"), Mac: ptr("m")}}},
+		"nil config":       (*api.VMConfig)(nil),
+		"empty config":     &api.VMConfig{},
+		"zero non-omitted": &api.VMConfig{Cpus: &api.CpusConfig{}},
 	} {
 		_, err := r.encodeBody("VmConfig", v, nil)
 		assert.NoError(t, err, name)
@@ -93,7 +94,7 @@ func TestEncodeBodyIgnoresUnsetFields(t *testing.T) {
 
 func TestEncodeBodyBuildFeatures(t *testing.T) {
 	r := oldModel(t, "v48.0")
-	cfg := &VMConfig{Payload: PayloadConfig{Igvm: ptr("/fw.igvm")}}
+	cfg := &api.VMConfig{Payload: api.PayloadConfig{Igvm: ptr("/fw.igvm")}}
 	_, err := r.encodeBody("VmConfig", cfg, []string{"kvm", "io_uring"})
 	require.ErrorIs(t, err, ErrUnsupportedField)
 	assert.ErrorContains(t, err, `built without the "igvm" feature`)
@@ -101,7 +102,7 @@ func TestEncodeBodyBuildFeatures(t *testing.T) {
 	require.NoError(t, err)
 	_, err = r.encodeBody("VmConfig", cfg, nil)
 	require.NoError(t, err, "features unknown: not checked")
-	_, err = r.encodeBody("VmConfig", &VMConfig{Platform: &PlatformConfig{Tdx: ptr(false)}}, []string{"kvm"})
+	_, err = r.encodeBody("VmConfig", &api.VMConfig{Platform: &api.PlatformConfig{Tdx: ptr(false)}}, []string{"kvm"})
 	require.NoError(t, err, "tdx: false is what every build does")
 }
 
@@ -110,13 +111,13 @@ func TestEncodeBodyDropsUnknownZeroMembers(t *testing.T) {
 	r := modelRelease(t, "v51.2", map[string]*driver.Schema{"GenericVhostUserConfig": {Members: []driver.Member{
 		{Name: "device_type", Type: driver.Integer}, {Name: "socket", Type: driver.String},
 	}}})
-	body, err := r.encodeBody("GenericVhostUserConfig", &GenericVhostUserConfig{Socket: "/s", DeviceType: 26}, nil)
+	body, err := r.encodeBody("GenericVhostUserConfig", &api.GenericVhostUserConfig{Socket: "/s", DeviceType: 26}, nil)
 	require.NoError(t, err)
 	var got map[string]any
 	require.NoError(t, json.Unmarshal(body, &got))
 	assert.Equal(t, map[string]any{"socket": "/s", "device_type": float64(26)}, got, "members unknown to the release are not sent as zero values")
 
-	_, err = r.encodeBody("GenericVhostUserConfig", &GenericVhostUserConfig{Socket: "/s", QueueSizes: []uint16{1}}, nil)
+	_, err = r.encodeBody("GenericVhostUserConfig", &api.GenericVhostUserConfig{Socket: "/s", QueueSizes: []uint16{1}}, nil)
 	require.ErrorIs(t, err, ErrUnsupportedField)
 	assert.ErrorContains(t, err, "first in CH v52.0")
 }
@@ -129,7 +130,7 @@ func TestEncodeBodyCarriedMember(t *testing.T) {
 		"VmConfig":     {Members: []driver.Member{{Name: "serial", Type: driver.Object, Ref: "SerialConfig"}}},
 		"SerialConfig": {Members: []driver.Member{{Name: "mode", Type: driver.String}}},
 	})
-	_, err := r.encodeBody("VmConfig", &VMConfig{Serial: &SerialConfig{Mode: ConsoleModeNull, Iommu: ptr(true)}}, nil)
+	_, err := r.encodeBody("VmConfig", &api.VMConfig{Serial: &api.SerialConfig{Mode: api.ConsoleModeNull, Iommu: ptr(true)}}, nil)
 	require.ErrorIs(t, err, ErrUnsupportedField)
 	assert.ErrorContains(t, err, "vmConfig.serial.iommu (SerialConfig.iommu, last in CH v51.2)")
 }

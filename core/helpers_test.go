@@ -11,18 +11,19 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/chvmm/chvmm/core/api"
 	"github.com/chvmm/chvmm/core/driver"
 )
 
 // coreTypes are core's API types, by the spec's schema name.
 var coreTypes = []reflect.Type{
-	reflect.TypeFor[VMConfig](), reflect.TypeFor[NetConfig](), reflect.TypeFor[DiskConfig](),
-	reflect.TypeFor[RestoreConfig](), reflect.TypeFor[VMSnapshotConfig](), reflect.TypeFor[VMResize](),
-	reflect.TypeFor[VMResizeZone](), reflect.TypeFor[VMResizeDisk](), reflect.TypeFor[VMRemoveDevice](),
-	reflect.TypeFor[VMCoredumpData](), reflect.TypeFor[SendMigrationData](), reflect.TypeFor[ReceiveMigrationData](),
-	reflect.TypeFor[DeviceConfig](), reflect.TypeFor[FsConfig](), reflect.TypeFor[PmemConfig](),
-	reflect.TypeFor[VsockConfig](), reflect.TypeFor[VdpaConfig](), reflect.TypeFor[VMAddUserDevice](),
-	reflect.TypeFor[GenericVhostUserConfig](),
+	reflect.TypeFor[api.VMConfig](), reflect.TypeFor[api.NetConfig](), reflect.TypeFor[api.DiskConfig](),
+	reflect.TypeFor[api.RestoreConfig](), reflect.TypeFor[api.VMSnapshotConfig](), reflect.TypeFor[api.VMResize](),
+	reflect.TypeFor[api.VMResizeZone](), reflect.TypeFor[api.VMResizeDisk](), reflect.TypeFor[api.VMRemoveDevice](),
+	reflect.TypeFor[api.VMCoredumpData](), reflect.TypeFor[api.SendMigrationData](), reflect.TypeFor[api.ReceiveMigrationData](),
+	reflect.TypeFor[api.DeviceConfig](), reflect.TypeFor[api.FsConfig](), reflect.TypeFor[api.PmemConfig](),
+	reflect.TypeFor[api.VsockConfig](), reflect.TypeFor[api.VdpaConfig](), reflect.TypeFor[api.VMAddUserDevice](),
+	reflect.TypeFor[api.GenericVhostUserConfig](),
 }
 
 // schemaNameOf is the spec's name of core type t: VMConfig → VmConfig.

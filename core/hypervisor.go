@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"os"
+
+	"github.com/chvmm/chvmm/core/api"
 )
 
 // ErrBadConfig: a config or argument given to a Hypervisor method is unusable
@@ -36,7 +38,7 @@ type Hypervisor interface {
 	// devices are added (cold-plugged) right after creation, in order, with
 	// their TAPs passed over the socket. If any step fails, the VM is
 	// deleted again.
-	CreateVM(ctx context.Context, cfg *VMConfig, taps NetFDs) error
+	CreateVM(ctx context.Context, cfg *api.VMConfig, taps NetFDs) error
 	// BootVM boots the created VM.
 	BootVM(ctx context.Context) error
 	// PauseVM pauses a running VM.
@@ -54,37 +56,37 @@ type Hypervisor interface {
 	DeleteVM(ctx context.Context) error
 
 	// VMInfo returns the VM's state, config, memory size and device tree.
-	VMInfo(ctx context.Context) (*VMInfo, error)
+	VMInfo(ctx context.Context) (*api.VMInfo, error)
 	// VMCounters returns the VM's device counters, by device and counter.
-	VMCounters(ctx context.Context) (VMCounters, error)
+	VMCounters(ctx context.Context) (api.VMCounters, error)
 
 	// Resize changes the VM's vCPUs, memory or balloon.
-	Resize(ctx context.Context, r VMResize) error
+	Resize(ctx context.Context, r api.VMResize) error
 	// ResizeZone changes the size of a memory zone.
-	ResizeZone(ctx context.Context, r VMResizeZone) error
+	ResizeZone(ctx context.Context, r api.VMResizeZone) error
 	// ResizeDisk changes the size of a disk (CH v50 and later).
-	ResizeDisk(ctx context.Context, r VMResizeDisk) error
+	ResizeDisk(ctx context.Context, r api.VMResizeDisk) error
 
 	// AddDevice hot-plugs a VFIO device.
-	AddDevice(ctx context.Context, d DeviceConfig) (*PciDeviceInfo, error)
+	AddDevice(ctx context.Context, d api.DeviceConfig) (*api.PciDeviceInfo, error)
 	// AddDisk hot-plugs a disk.
-	AddDisk(ctx context.Context, d DiskConfig) (*PciDeviceInfo, error)
+	AddDisk(ctx context.Context, d api.DiskConfig) (*api.PciDeviceInfo, error)
 	// AddNet hot-plugs a network device. tapFDs, when given, are open TAP
 	// file descriptors passed to CH with SCM_RIGHTS; CH uses them instead
 	// of opening a TAP device itself.
-	AddNet(ctx context.Context, n NetConfig, tapFDs ...*os.File) (*PciDeviceInfo, error)
+	AddNet(ctx context.Context, n api.NetConfig, tapFDs ...*os.File) (*api.PciDeviceInfo, error)
 	// AddFs hot-plugs a virtio-fs device.
-	AddFs(ctx context.Context, f FsConfig) (*PciDeviceInfo, error)
+	AddFs(ctx context.Context, f api.FsConfig) (*api.PciDeviceInfo, error)
 	// AddPmem hot-plugs a persistent memory device.
-	AddPmem(ctx context.Context, p PmemConfig) (*PciDeviceInfo, error)
+	AddPmem(ctx context.Context, p api.PmemConfig) (*api.PciDeviceInfo, error)
 	// AddVsock hot-plugs a vsock device.
-	AddVsock(ctx context.Context, v VsockConfig) (*PciDeviceInfo, error)
+	AddVsock(ctx context.Context, v api.VsockConfig) (*api.PciDeviceInfo, error)
 	// AddVdpa hot-plugs a vDPA device.
-	AddVdpa(ctx context.Context, v VdpaConfig) (*PciDeviceInfo, error)
+	AddVdpa(ctx context.Context, v api.VdpaConfig) (*api.PciDeviceInfo, error)
 	// AddUserDevice hot-plugs a vfio-user device.
-	AddUserDevice(ctx context.Context, u VMAddUserDevice) (*PciDeviceInfo, error)
+	AddUserDevice(ctx context.Context, u api.VMAddUserDevice) (*api.PciDeviceInfo, error)
 	// AddGenericVhostUser hot-plugs a generic vhost-user device (CH v53 and later).
-	AddGenericVhostUser(ctx context.Context, g GenericVhostUserConfig) (*PciDeviceInfo, error)
+	AddGenericVhostUser(ctx context.Context, g api.GenericVhostUserConfig) (*api.PciDeviceInfo, error)
 	// RemoveDevice unplugs the device with the given id.
 	RemoveDevice(ctx context.Context, id string) error
 
@@ -100,9 +102,9 @@ type Hypervisor interface {
 	// NMI injects a non-maskable interrupt.
 	NMI(ctx context.Context) error
 	// SendMigration sends the VM to a receiving VMM.
-	SendMigration(ctx context.Context, m SendMigrationData) error
+	SendMigration(ctx context.Context, m api.SendMigrationData) error
 	// ReceiveMigration receives a VM sent by SendMigration.
-	ReceiveMigration(ctx context.Context, m ReceiveMigrationData) error
+	ReceiveMigration(ctx context.Context, m api.ReceiveMigrationData) error
 }
 
 // NetFDs gives open TAP devices to the net devices of a VM, by the net
@@ -122,7 +124,7 @@ type RestoreOptions struct {
 	Prefault bool
 	// MemoryRestoreMode says how CH restores guest memory (CH v52 and
 	// later); "" leaves CH's default.
-	MemoryRestoreMode MemoryRestoreMode
+	MemoryRestoreMode api.MemoryRestoreMode
 	// NetFDs gives new TAP devices for net devices whose TAPs were passed
 	// at creation.
 	NetFDs NetFDs

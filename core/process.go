@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/chvmm/chvmm/core/api"
 	"golang.org/x/sys/unix"
 )
 
@@ -225,7 +226,7 @@ func (p *Process) WaitEvent(ctx context.Context, match func(Event) bool) (Event,
 // WaitState waits until the VM is in state want, as vm.info reports it,
 // checking again at each of the VMM's events rather than polling. It
 // fails when ctx ends or the VMM exits first.
-func (p *Process) WaitState(ctx context.Context, want VMState) error {
+func (p *Process) WaitState(ctx context.Context, want api.VMState) error {
 	for {
 		// Listen before asking, so that no change slips between the two.
 		w, ok := p.events.wait(func(Event) bool { return true })

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chvmm/chvmm/core/api"
 	"github.com/chvmm/chvmm/core/driver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -317,7 +318,7 @@ func TestShutdownGuest(t *testing.T) {
 		assert.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond, "the grace was given")
 		info, err := p.Hypervisor().VMInfo(t.Context())
 		require.NoError(t, err)
-		assert.Equal(t, VMStateCreated, info.State, "vm.shutdown as the fallback; the VMM stays")
+		assert.Equal(t, api.VMStateCreated, info.State, "vm.shutdown as the fallback; the VMM stays")
 		assert.False(t, p.exited())
 	})
 }
@@ -327,9 +328,9 @@ func TestWaitEventAndState(t *testing.T) {
 	require.NoError(t, err)
 	h := p.Hypervisor()
 	require.NoError(t, h.BootVM(t.Context()))
-	require.NoError(t, p.WaitState(t.Context(), VMStateRunning), "already there")
+	require.NoError(t, p.WaitState(t.Context(), api.VMStateRunning), "already there")
 	paused := make(chan error, 1)
-	go func() { paused <- p.WaitState(t.Context(), VMStatePaused) }()
+	go func() { paused <- p.WaitState(t.Context(), api.VMStatePaused) }()
 	got := make(chan Event, 1)
 	go func() {
 		e, err := p.WaitEvent(t.Context(), func(e Event) bool { return e.Name == EventPaused })
@@ -343,7 +344,7 @@ func TestWaitEventAndState(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
-	err = p.WaitState(ctx, VMStateShutdown)
+	err = p.WaitState(ctx, api.VMStateShutdown)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 
 	require.NoError(t, p.Stop(t.Context()))

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chvmm/chvmm/core/api"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -54,7 +55,7 @@ func TestReviewFDPassingVMMExitsUnderRequest(t *testing.T) {
 		_, _ = c.Read(make([]byte, 64<<10)) // the request, then exit
 		c.Close()
 	}()
-	_, err = newTestHypervisor(fdRelease, sock).AddNet(t.Context(), NetConfig{}, devNulls(t, 1)...)
+	_, err = newTestHypervisor(fdRelease, sock).AddNet(t.Context(), api.NetConfig{}, devNulls(t, 1)...)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, ErrVMMUnreachable)
 	assert.True(t, errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF), "%v", err)
@@ -67,7 +68,7 @@ func TestReviewFDPassingContextKeepsCause(t *testing.T) {
 	s := startFDServer(t, "") // reads the request, never answers
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
-	_, err := newTestHypervisor(fdRelease, s.socket).AddNet(ctx, NetConfig{}, devNulls(t, 1)...)
+	_, err := newTestHypervisor(fdRelease, s.socket).AddNet(ctx, api.NetConfig{}, devNulls(t, 1)...)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	var oe *net.OpError
 	assert.ErrorAs(t, err, &oe, "the network error is kept in the chain: %v", err)

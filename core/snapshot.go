@@ -14,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/chvmm/chvmm/core/api"
 	"golang.org/x/sys/unix"
 )
 
@@ -123,7 +124,7 @@ func (c *vmmClient) Snapshot(ctx context.Context, dir string) error {
 		return fmt.Errorf("snapshot: removing the old %s: %w", meta, err)
 	}
 	url := "file://" + abs
-	if err := c.call(ctx, http.MethodPut, "/vm.snapshot", "VmSnapshotConfig", &VMSnapshotConfig{DestinationURL: &url}, nil); err != nil {
+	if err := c.call(ctx, http.MethodPut, "/vm.snapshot", "VmSnapshotConfig", &api.VMSnapshotConfig{DestinationURL: &url}, nil); err != nil {
 		return err
 	}
 	md := SnapshotMetadata{Version: version, Build: info.BuildVersion, Arch: hostArch(), Created: time.Now().UTC()}
@@ -144,7 +145,7 @@ func (c *vmmClient) Restore(ctx context.Context, dir string, opts RestoreOptions
 	if err := checkSnapshotRelease(abs, c.rel, opts.Force, c.log); err != nil {
 		return err
 	}
-	cfg := RestoreConfig{SourceURL: "file://" + abs}
+	cfg := api.RestoreConfig{SourceURL: "file://" + abs}
 	if opts.Prefault {
 		cfg.Prefault = &opts.Prefault
 	}

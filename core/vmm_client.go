@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chvmm/chvmm/core/api"
 	"github.com/chvmm/chvmm/core/chversion"
 	"github.com/chvmm/chvmm/core/driver"
 )
@@ -253,7 +254,7 @@ func (c *vmmClient) ShutdownVMM(ctx context.Context) error {
 	return err
 }
 
-func (c *vmmClient) CreateVM(ctx context.Context, cfg *VMConfig, taps NetFDs) error {
+func (c *vmmClient) CreateVM(ctx context.Context, cfg *api.VMConfig, taps NetFDs) error {
 	if cfg == nil {
 		return fmt.Errorf("CreateVM: config is nil: %w", ErrBadConfig)
 	}
@@ -264,7 +265,7 @@ func (c *vmmClient) CreateVM(ctx context.Context, cfg *VMConfig, taps NetFDs) er
 	// that have TAPs, then add them with theirs (cold plug).
 	created := *cfg
 	created.Net = nil
-	var later []NetConfig
+	var later []api.NetConfig
 	found := map[string]bool{}
 	for _, n := range cfg.Net {
 		if n.ID != nil && taps[*n.ID] != nil {
@@ -307,38 +308,38 @@ func (c *vmmClient) PowerButton(ctx context.Context) error {
 }
 func (c *vmmClient) DeleteVM(ctx context.Context) error { return c.put(ctx, "/vm.delete") }
 
-func (c *vmmClient) VMInfo(ctx context.Context) (*VMInfo, error) {
-	var info VMInfo
+func (c *vmmClient) VMInfo(ctx context.Context) (*api.VMInfo, error) {
+	var info api.VMInfo
 	if err := c.call(ctx, http.MethodGet, "/vm.info", "", nil, &info); err != nil {
 		return nil, err
 	}
 	return &info, nil
 }
 
-func (c *vmmClient) VMCounters(ctx context.Context) (VMCounters, error) {
-	counters := VMCounters{}
+func (c *vmmClient) VMCounters(ctx context.Context) (api.VMCounters, error) {
+	counters := api.VMCounters{}
 	if err := c.call(ctx, http.MethodGet, "/vm.counters", "", nil, &counters); err != nil {
 		return nil, err
 	}
 	return counters, nil
 }
 
-func (c *vmmClient) Resize(ctx context.Context, r VMResize) error {
+func (c *vmmClient) Resize(ctx context.Context, r api.VMResize) error {
 	return c.call(ctx, http.MethodPut, "/vm.resize", "VmResize", &r, nil)
 }
 
-func (c *vmmClient) ResizeZone(ctx context.Context, r VMResizeZone) error {
+func (c *vmmClient) ResizeZone(ctx context.Context, r api.VMResizeZone) error {
 	return c.call(ctx, http.MethodPut, "/vm.resize-zone", "VmResizeZone", &r, nil)
 }
 
-func (c *vmmClient) ResizeDisk(ctx context.Context, r VMResizeDisk) error {
+func (c *vmmClient) ResizeDisk(ctx context.Context, r api.VMResizeDisk) error {
 	return c.call(ctx, http.MethodPut, "/vm.resize-disk", "VmResizeDisk", &r, nil)
 }
 
 // add hot-plugs a device; CH answers 200 with its PCI info, or 204 when the
 // VM is not booted yet (cold plug), where the result is nil.
-func (c *vmmClient) add(ctx context.Context, path, schema string, in any) (*PciDeviceInfo, error) {
-	var info PciDeviceInfo
+func (c *vmmClient) add(ctx context.Context, path, schema string, in any) (*api.PciDeviceInfo, error) {
+	var info api.PciDeviceInfo
 	if err := c.call(ctx, http.MethodPut, path, schema, in, &info); err != nil {
 		return nil, err
 	}
@@ -348,32 +349,32 @@ func (c *vmmClient) add(ctx context.Context, path, schema string, in any) (*PciD
 	return &info, nil
 }
 
-func (c *vmmClient) AddDevice(ctx context.Context, d DeviceConfig) (*PciDeviceInfo, error) {
+func (c *vmmClient) AddDevice(ctx context.Context, d api.DeviceConfig) (*api.PciDeviceInfo, error) {
 	return c.add(ctx, "/vm.add-device", "DeviceConfig", &d)
 }
-func (c *vmmClient) AddDisk(ctx context.Context, d DiskConfig) (*PciDeviceInfo, error) {
+func (c *vmmClient) AddDisk(ctx context.Context, d api.DiskConfig) (*api.PciDeviceInfo, error) {
 	return c.add(ctx, "/vm.add-disk", "DiskConfig", &d)
 }
-func (c *vmmClient) AddFs(ctx context.Context, f FsConfig) (*PciDeviceInfo, error) {
+func (c *vmmClient) AddFs(ctx context.Context, f api.FsConfig) (*api.PciDeviceInfo, error) {
 	return c.add(ctx, "/vm.add-fs", "FsConfig", &f)
 }
-func (c *vmmClient) AddPmem(ctx context.Context, p PmemConfig) (*PciDeviceInfo, error) {
+func (c *vmmClient) AddPmem(ctx context.Context, p api.PmemConfig) (*api.PciDeviceInfo, error) {
 	return c.add(ctx, "/vm.add-pmem", "PmemConfig", &p)
 }
-func (c *vmmClient) AddVsock(ctx context.Context, v VsockConfig) (*PciDeviceInfo, error) {
+func (c *vmmClient) AddVsock(ctx context.Context, v api.VsockConfig) (*api.PciDeviceInfo, error) {
 	return c.add(ctx, "/vm.add-vsock", "VsockConfig", &v)
 }
-func (c *vmmClient) AddVdpa(ctx context.Context, v VdpaConfig) (*PciDeviceInfo, error) {
+func (c *vmmClient) AddVdpa(ctx context.Context, v api.VdpaConfig) (*api.PciDeviceInfo, error) {
 	return c.add(ctx, "/vm.add-vdpa", "VdpaConfig", &v)
 }
-func (c *vmmClient) AddUserDevice(ctx context.Context, u VMAddUserDevice) (*PciDeviceInfo, error) {
+func (c *vmmClient) AddUserDevice(ctx context.Context, u api.VMAddUserDevice) (*api.PciDeviceInfo, error) {
 	return c.add(ctx, "/vm.add-user-device", "VmAddUserDevice", &u)
 }
-func (c *vmmClient) AddGenericVhostUser(ctx context.Context, g GenericVhostUserConfig) (*PciDeviceInfo, error) {
+func (c *vmmClient) AddGenericVhostUser(ctx context.Context, g api.GenericVhostUserConfig) (*api.PciDeviceInfo, error) {
 	return c.add(ctx, "/vm.add-generic-vhost-user", "GenericVhostUserConfig", &g)
 }
 
-func (c *vmmClient) AddNet(ctx context.Context, n NetConfig, tapFDs ...*os.File) (*PciDeviceInfo, error) {
+func (c *vmmClient) AddNet(ctx context.Context, n api.NetConfig, tapFDs ...*os.File) (*api.PciDeviceInfo, error) {
 	if len(tapFDs) == 0 {
 		return c.add(ctx, "/vm.add-net", "NetConfig", &n)
 	}
@@ -381,7 +382,7 @@ func (c *vmmClient) AddNet(ctx context.Context, n NetConfig, tapFDs ...*os.File)
 	if err != nil {
 		return nil, err
 	}
-	var info PciDeviceInfo
+	var info api.PciDeviceInfo
 	if err := c.callWithFiles(ctx, http.MethodPut, "/vm.add-net", body, tapFDs, &info); err != nil {
 		return nil, err
 	}
@@ -392,7 +393,7 @@ func (c *vmmClient) AddNet(ctx context.Context, n NetConfig, tapFDs ...*os.File)
 }
 
 func (c *vmmClient) RemoveDevice(ctx context.Context, id string) error {
-	return c.call(ctx, http.MethodPut, "/vm.remove-device", "VmRemoveDevice", &VMRemoveDevice{ID: &id}, nil)
+	return c.call(ctx, http.MethodPut, "/vm.remove-device", "VmRemoveDevice", &api.VMRemoveDevice{ID: &id}, nil)
 }
 
 func (c *vmmClient) Coredump(ctx context.Context, path string) error {
@@ -403,18 +404,18 @@ func (c *vmmClient) Coredump(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	return c.call(ctx, http.MethodPut, "/vm.coredump", "VmCoredumpData", &VMCoredumpData{DestinationURL: ptr("file://" + abs)}, nil)
+	return c.call(ctx, http.MethodPut, "/vm.coredump", "VmCoredumpData", &api.VMCoredumpData{DestinationURL: ptr("file://" + abs)}, nil)
 }
 
 // NMI is PUT /vm.nmi on every release (the v48–v52 specs say /vmm.nmi,
 // which no server routes; apigen's nmi-route fix-up).
 func (c *vmmClient) NMI(ctx context.Context) error { return c.put(ctx, "/vm.nmi") }
 
-func (c *vmmClient) SendMigration(ctx context.Context, m SendMigrationData) error {
+func (c *vmmClient) SendMigration(ctx context.Context, m api.SendMigrationData) error {
 	return c.call(ctx, http.MethodPut, "/vm.send-migration", "SendMigrationData", &m, nil)
 }
 
-func (c *vmmClient) ReceiveMigration(ctx context.Context, m ReceiveMigrationData) error {
+func (c *vmmClient) ReceiveMigration(ctx context.Context, m api.ReceiveMigrationData) error {
 	return c.call(ctx, http.MethodPut, "/vm.receive-migration", "ReceiveMigrationData", &m, nil)
 }
 

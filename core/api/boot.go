@@ -1,4 +1,4 @@
-package core
+package api
 
 // DirectBoot describes the common VM: a kernel booted directly (no
 // firmware), optionally with an initramfs and disks, its serial port written

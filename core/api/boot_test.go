@@ -1,4 +1,4 @@
-package core
+package api
 
 import (
 	"testing"
@@ -32,7 +32,7 @@ func TestDirectBootConfig(t *testing.T) {
 	assert.Equal(t, 2, cfg.Cpus.BootVcpus)
 	assert.Equal(t, 2, cfg.Cpus.MaxVcpus, "max is at least the boot vCPUs")
 	assert.Equal(t, int64(256<<20), cfg.Memory.Size)
-	assert.Equal(t, &SerialConfig{Mode: ConsoleModeFile, File: ptr("/s")}, cfg.Serial)
+	assert.Equal(t, &SerialConfig{Mode: ConsoleModeFile, File: optional("/s")}, cfg.Serial)
 	require.Len(t, cfg.Disks, 2)
 	assert.Equal(t, "/a", *cfg.Disks[0].Path)
 	assert.Equal(t, "/b", *cfg.Disks[1].Path)
