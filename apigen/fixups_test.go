@@ -37,6 +37,13 @@ components:
         iommu_address_width:
           type: integer
           format: uint8
+    VmCounters:
+      type: object
+      additionalProperties:
+        type: object
+        additionalProperties:
+          type: integer
+          format: int64
 `
 
 func parseYAML(t *testing.T, s string) *yaml.Node {
@@ -50,7 +57,7 @@ func TestFixupsRepairV52(t *testing.T) {
 	root := parseYAML(t, v52Shape)
 	applied, err := applyFixups("v52.0", root, fixups)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"v52-generic-vhost-user-queue-size-items-type", "v52-generic-vhost-user-virtio-id-type", "platform-iommu-address-width-bits-name", "nmi-route"}, applied)
+	assert.Equal(t, []string{"v52-generic-vhost-user-queue-size-items-type", "v52-generic-vhost-user-virtio-id-type", "platform-iommu-address-width-bits-name", "nmi-route", "vm-counters-uint64"}, applied)
 	assert.Equal(t, []string{"/vm.info", "/vm.nmi"}, mapKeys(mapGet(root, "paths")), "the server's NMI route, in place")
 	platform := mapPath(root, "components", "schemas", "PlatformConfig", "properties")
 	assert.Equal(t, []string{"num_pci_segments", "iommu_address_width_bits"}, mapKeys(platform), "renamed in place")
@@ -62,6 +69,9 @@ func TestFixupsRepairV52(t *testing.T) {
 	virtio := mapPath(root, "components", "schemas", "GenericVhostUserConfig", "properties", "virtio_id")
 	assert.Equal(t, "integer", mapGet(virtio, "type").Value)
 	assert.Equal(t, "uint32", mapGet(virtio, "format").Value)
+	counter := mapPath(root, "components", "schemas", "VmCounters", "additionalProperties", "additionalProperties")
+	assert.Equal(t, "integer", mapGet(counter, "type").Value)
+	assert.Equal(t, "uint64", mapGet(counter, "format").Value, "CH's counters are u64")
 
 	s := &spec{Tag: "v52.0", Root: root}
 	js, err := s.JSON()
@@ -73,7 +83,7 @@ func TestFixupsLeaveOtherTagsAlone(t *testing.T) {
 	root := parseYAML(t, v52Shape)
 	applied, err := applyFixups("v53.0", root, fixups)
 	require.NoError(t, err)
-	assert.Empty(t, applied)
+	assert.Equal(t, []string{"vm-counters-uint64"}, applied, "the only fix-up the v53.0 spec needs")
 	items := mapPath(root, "components", "schemas", "GenericVhostUserConfig", "properties", "queue_size", "items")
 	assert.Equal(t, "uint16", mapGet(items, "type").Value)
 }
@@ -114,15 +124,22 @@ components:
 }
 
 func TestRenameFixupNoLongerMatching(t *testing.T) {
-	for name, doc := range map[string]string{
+	checkFixupNoLongerMatches(t, "v48.0", "platform-iommu-address-width-bits-name", map[string]string{
 		"already renamed": "components:\n  schemas:\n    PlatformConfig:\n      properties:\n        iommu_address_width_bits:\n          type: integer\n",
 		"property gone":   "components:\n  schemas:\n    PlatformConfig:\n      properties:\n        num_pci_segments:\n          type: integer\n",
 		"schema gone":     "components:\n  schemas:\n    VmConfig:\n      type: object\n",
-	} {
-		t.Run(name, func(t *testing.T) {
-			_, err := applyFixups("v48.0", parseYAML(t, doc), fixups)
+	})
+}
+
+// checkFixupNoLongerMatches applies the fix-ups of tag to each doc, which
+// lacks the defect fix-up name repairs: that must be an error naming it.
+func checkFixupNoLongerMatches(t *testing.T, tag, name string, docs map[string]string) {
+	t.Helper()
+	for what, doc := range docs {
+		t.Run(what, func(t *testing.T) {
+			_, err := applyFixups(tag, parseYAML(t, doc), fixups)
 			require.ErrorIs(t, err, errFixupNoMatch)
-			assert.Contains(t, err.Error(), "platform-iommu-address-width-bits-name")
+			assert.Contains(t, err.Error(), name)
 		})
 	}
 }
@@ -138,6 +155,14 @@ func TestRenamePathNoLongerMatching(t *testing.T) {
 			require.ErrorIs(t, err, errFixupNoMatch)
 		})
 	}
+}
+
+func TestReplaceFormatNoLongerMatching(t *testing.T) {
+	checkFixupNoLongerMatches(t, "v53.0", "vm-counters-uint64", map[string]string{
+		"already uint64": "components:\n  schemas:\n    VmCounters:\n      additionalProperties:\n        additionalProperties:\n          type: integer\n          format: uint64\n",
+		"no format":      "components:\n  schemas:\n    VmCounters:\n      additionalProperties:\n        additionalProperties:\n          type: integer\n",
+		"schema gone":    "components:\n  schemas:\n    VmConfig:\n      type: object\n",
+	})
 }
 
 func TestFixupsAreWellFormed(t *testing.T) {
