@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -22,8 +23,11 @@ var (
 	// ("VM is not running", "invalid VM state transition: Running to
 	// Running", "InvalidStateTransition(Paused, Paused)", …).
 	ErrInvalidState = errors.New("operation not valid in the VM's current state")
-	// ErrUnknownEndpoint: the VMM answered 404; the endpoint is not served
-	// by this CH version (see [Release.Supports]).
+	// ErrUnknownEndpoint: the VMM answered 404 to a path it does not
+	// serve: not in this CH version (see [Release.Supports]), or not in
+	// this build (vm.coredump needs the guest_debug cargo feature). A 404
+	// that says the VM is not created (CH v53.0 and later) is
+	// ErrVMNotCreated instead.
 	ErrUnknownEndpoint = errors.New("endpoint not served by this Cloud Hypervisor version")
 	// ErrRequestTooLarge: a request body is over [MaxRequestBodySize],
 	// which CH refuses. The client checks it before sending.
@@ -139,8 +143,6 @@ func classify(status int, msgs []string) []error {
 		kinds = append(kinds, k)
 	}
 	switch status {
-	case http.StatusNotFound:
-		add(ErrUnknownEndpoint)
 	case http.StatusTooManyRequests:
 		add(ErrTooManyRequests)
 	case http.StatusRequestEntityTooLarge:
@@ -162,6 +164,11 @@ func classify(status int, msgs []string) []error {
 		case strings.Contains(lm, "larger than the limit"):
 			add(ErrRequestTooLarge)
 		}
+	}
+	// From v53.0 CH also answers 404 when the VM an action needs is not
+	// created (CH PR #8320): that is not an endpoint it lacks.
+	if status == http.StatusNotFound && !slices.Contains(kinds, ErrVMNotCreated) {
+		kinds = append([]error{ErrUnknownEndpoint}, kinds...)
 	}
 	return kinds
 }

@@ -33,3 +33,22 @@ func TestVMCountersDecodesU64Counters(t *testing.T) {
 	assert.Equal(t, "1844674407370955", strconv.FormatUint(uint64(disk["read_latency_avg"]), 10))
 	assert.Zero(t, disk["read_ops"])
 }
+
+// From v53.0, CH answers an API request that needs a VM, when there is none,
+// with 404 (CH PR #8320): that is ErrVMNotCreated, not an endpoint the
+// release lacks. An unrouted path still is.
+func TestNotCreated404IsNotAnUnknownEndpoint(t *testing.T) {
+	notCreated := newAPIError("GET /vm.info", http.StatusNotFound,
+		[]byte(`["Error from API","The VM info is not available","VM is not created"]`), false)
+	assert.ErrorIs(t, notCreated, ErrVMNotCreated)
+	assert.NotErrorIs(t, notCreated, ErrUnknownEndpoint, "vm.info is served; the VM is missing")
+
+	missingConfig := newAPIError("PUT /vm.boot", http.StatusNotFound,
+		[]byte(`["Error from API","The VM could not boot","VM config is missing"]`), false)
+	assert.ErrorIs(t, missingConfig, ErrVMNotCreated)
+	assert.NotErrorIs(t, missingConfig, ErrUnknownEndpoint)
+
+	unrouted := newAPIError("PUT /vm.coredump", http.StatusNotFound, []byte(`["Not Found"]`), false)
+	assert.ErrorIs(t, unrouted, ErrUnknownEndpoint)
+	assert.NotErrorIs(t, unrouted, ErrVMNotCreated)
+}
