@@ -112,6 +112,16 @@ var fixups = []fixup{
 			"[\"Not Found\"]; the v53.0 spec has it right): the path is renamed /vm.nmi.",
 		Apply: renamePath("/vmm.nmi", "/vm.nmi"),
 	},
+	{
+		Name: "vm-counters-uint64",
+		Tags: []string{"v48.0", "v49.0", "v50.2", "v51.2", "v52.0", "v53.0"},
+		Description: "VmCounters values are `format: int64`, but the server writes u64 counters " +
+			"(virtio-devices: HashMap<&str, Wrapping<u64>>) and a disk's latency counters hold " +
+			"u64::MAX (18446744073709551615) until its first request, which no int64 holds: " +
+			"decoding GET /vm.counters failed for every VM with a disk (real CH v48.0 to v53.0). " +
+			"The format becomes uint64.",
+		Apply: replaceFormat("int64", "uint64", "components", "schemas", "VmCounters", "additionalProperties", "additionalProperties"),
+	},
 }
 
 // renamePath returns a fix-up function that renames the API path from to
@@ -203,6 +213,24 @@ func removeRequired(name string, path ...string) func(*yaml.Node) error {
 			return fmt.Errorf("%w: %s does not require %s", errFixupNoMatch, where, name)
 		}
 		req.Content = slices.DeleteFunc(req.Content, func(n *yaml.Node) bool { return n.Value == name })
+		return nil
+	}
+}
+
+// replaceFormat returns a fix-up function for the integer schema at path
+// whose `format` is from: it becomes to.
+func replaceFormat(from, to string, path ...string) func(*yaml.Node) error {
+	return func(root *yaml.Node) error {
+		where := strings.Join(path, ".")
+		format := mapGet(mapPath(root, path...), "format")
+		if format == nil || format.Value != from {
+			got := "<none>"
+			if format != nil {
+				got = format.Value
+			}
+			return fmt.Errorf("%w: %s.format is %s, want %s", errFixupNoMatch, where, got, from)
+		}
+		format.Value = to
 		return nil
 	}
 }

@@ -51,6 +51,13 @@ components:
         iommu_address_width:
           type: integer
           format: uint8
+    VmCounters:
+      type: object
+      additionalProperties:
+        type: object
+        additionalProperties:
+          type: integer
+          format: int64
 `
 
 func parseYAML(t *testing.T, s string) *yaml.Node {
@@ -68,7 +75,7 @@ func TestFixupsRepairV52(t *testing.T) {
 		"v52-generic-vhost-user-queue-size-items-type", "v52-generic-vhost-user-virtio-id-type",
 		"v52-generic-vhost-user-queue-sizes-name", "v52-generic-vhost-user-device-type-name",
 		"v52-generic-vhost-user-required-tag", "generic-vhost-user-member-name",
-		"platform-iommu-address-width-bits-name", "nmi-route",
+		"platform-iommu-address-width-bits-name", "nmi-route", "vm-counters-uint64",
 	}, applied)
 	assert.Equal(t, []string{"/vm.info", "/vm.nmi"}, mapKeys(mapGet(root, "paths")), "the server's NMI route, in place")
 	platform := mapPath(root, "components", "schemas", "PlatformConfig", "properties")
@@ -89,6 +96,9 @@ func TestFixupsRepairV52(t *testing.T) {
 	deviceType := mapPath(gvu, "properties", "device_type")
 	assert.Equal(t, "integer", mapGet(deviceType, "type").Value)
 	assert.Equal(t, "uint32", mapGet(deviceType, "format").Value)
+	counter := mapPath(root, "components", "schemas", "VmCounters", "additionalProperties", "additionalProperties")
+	assert.Equal(t, "integer", mapGet(counter, "type").Value)
+	assert.Equal(t, "uint64", mapGet(counter, "format").Value, "CH's counters are u64")
 
 	s := &spec{Tag: "v52.0", Root: root}
 	js, err := s.JSON()
@@ -175,7 +185,7 @@ func TestFixupsLeaveOtherTagsAlone(t *testing.T) {
 	root := parseYAML(t, v52Shape)
 	applied, err := applyFixups("v53.0", root, fixups)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"generic-vhost-user-member-name"}, applied, "v53.0 has only VmConfig's name wrong")
+	assert.Equal(t, []string{"generic-vhost-user-member-name", "vm-counters-uint64"}, applied, "v53.0 has only VmConfig's name and the counters' format wrong")
 	items := mapPath(root, "components", "schemas", "GenericVhostUserConfig", "properties", "queue_size", "items")
 	assert.Equal(t, "uint16", mapGet(items, "type").Value)
 	assert.NotNil(t, mapPath(root, "components", "schemas", "PlatformConfig", "properties", "iommu_address_width"))
@@ -225,7 +235,7 @@ func TestRenameFixupNoLongerMatching(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			_, err := applyFixups("v48.0", parseYAML(t, doc), []fixup{f})
 			require.ErrorIs(t, err, errFixupNoMatch)
-			assert.Contains(t, err.Error(), "platform-iommu-address-width-bits-name")
+			assert.Contains(t, err.Error(), f.Name)
 		})
 	}
 }
@@ -239,6 +249,21 @@ func TestRenamePathNoLongerMatching(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			err := renamePath("/vmm.nmi", "/vm.nmi")(parseYAML(t, doc))
 			require.ErrorIs(t, err, errFixupNoMatch)
+		})
+	}
+}
+
+func TestReplaceFormatNoLongerMatching(t *testing.T) {
+	f := fixupNamed(t, "vm-counters-uint64")
+	for name, doc := range map[string]string{
+		"already uint64": "components:\n  schemas:\n    VmCounters:\n      additionalProperties:\n        additionalProperties:\n          type: integer\n          format: uint64\n",
+		"no format":      "components:\n  schemas:\n    VmCounters:\n      additionalProperties:\n        additionalProperties:\n          type: integer\n",
+		"schema gone":    "components:\n  schemas:\n    VmConfig:\n      type: object\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := applyFixups("v53.0", parseYAML(t, doc), []fixup{f})
+			require.ErrorIs(t, err, errFixupNoMatch)
+			assert.Contains(t, err.Error(), "vm-counters-uint64")
 		})
 	}
 }

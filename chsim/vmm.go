@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"syscall"
@@ -232,7 +233,7 @@ func (v *vmm) counters(*apiRequest, map[string]any) ([]byte, *apiErr) {
 	out := map[string]map[string]uint64{}
 	for _, d := range listOf(v.config, "disks") {
 		if id, _ := d["id"].(string); id != "" {
-			out[id] = map[string]uint64{"read_bytes": 0, "read_ops": 0, "write_bytes": 0, "write_ops": 0}
+			out[id] = diskCounters()
 		}
 	}
 	for _, n := range listOf(v.config, "net") {
@@ -241,6 +242,18 @@ func (v *vmm) counters(*apiRequest, map[string]any) ([]byte, *apiErr) {
 		}
 	}
 	return mustJSON(out), nil
+}
+
+// diskCounters are the counters of a disk that has served no request, as
+// CH writes them (virtio-devices/src/block.rs): its latencies start at
+// u64::MAX, and an average is reported divided by LATENCY_SCALE (10000).
+func diskCounters() map[string]uint64 {
+	const unset, unsetAvg = math.MaxUint64, math.MaxUint64 / 10000
+	return map[string]uint64{
+		"read_bytes": 0, "read_ops": 0, "write_bytes": 0, "write_ops": 0,
+		"read_latency_min": unset, "read_latency_max": unset, "read_latency_avg": unsetAvg,
+		"write_latency_min": unset, "write_latency_max": unset, "write_latency_avg": unsetAvg,
+	}
 }
 
 func (v *vmm) resize(_ *apiRequest, body map[string]any) ([]byte, *apiErr) {

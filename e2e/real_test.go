@@ -1,18 +1,18 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/chvmm/chvmm/core"
@@ -21,14 +21,20 @@ import (
 
 // The real-CH suite (make test-real): every registered release whose binary
 // is available (embedded for this arch, or at
-// $CHVMM_TEST_BINARY_DIR/<version>/cloud-hypervisor) boots a guest under
-// KVM, is snapshotted, and is restored. Without KVM or binaries every test
-// skips, saying why.
+// $CHVMM_TEST_BINARY_DIR/<version>/<arch>/cloud-hypervisor) runs every
+// core.Hypervisor operation this host can run against a guest under KVM
+// (real_vm_test.go, real_migration_test.go), and snapshots of each release
+// are restored on the others (real_cross_test.go). Without KVM or binaries
+// every test skips, saying why; without root the TAP steps skip. The suite
+// logs each release's time and operations, and a summary table of every
+// operation on every release (real_report_test.go).
 //
 // The guest is the chtest PVH kernel (x86_64), or, when
 // CHVMM_TEST_KERNEL (and CHVMM_TEST_INITRAMFS) name them, a Linux kernel
 // with an initramfs whose /init prints the same protocol on ttyS0 (see
 // make test-assets): the line CHVMM-GUEST-READY, then a counter per second.
+// What the guest does with an NMI, the power button or a device removal is
+// the PVH guest's; those checks skip for a Linux guest.
 
 // Environment variables of the real-CH suite.
 const (
@@ -39,20 +45,30 @@ const (
 	envTestInitramfs = "CHVMM_TEST_INITRAMFS"
 )
 
-// Deadlines of the real-CH suite.
+// Deadlines and bounds of the real-CH suite.
 const (
-	realTestTimeout = 2 * time.Minute       // one version's whole flow
+	realTestTimeout = 2 * time.Minute       // one release's whole flow
 	pvhMarkerWait   = 10 * time.Second      // PVH guest: boot to marker (it takes milliseconds)
 	linuxMarkerWait = 60 * time.Second      // Linux guest: boot to marker
 	counterWait     = 10 * time.Second      // next counter line (one a second)
+	eventWait       = 10 * time.Second      // a CH event after the request that causes it
+	exitWait        = 10 * time.Second      // a VMM's exit after the request that ends it
 	serialPoll      = 20 * time.Millisecond // serial file polling interval
 	realStopTimeout = 10 * time.Second      // each step of Process.Stop
+	// realParallel bounds how many releases run at once: CI has 2 cores,
+	// and each release runs up to two VMMs with a guest at a time.
+	realParallel = 2
 )
 
 // guest is what the real-CH suite boots.
 type guest struct {
 	kernel, initramfs, cmdline string
 	markerWait                 time.Duration
+	// pvh: the chtest PVH guest, whose reaction to NMIs, ACPI events and
+	// device removal the suite knows.
+	pvh bool
+	// memoryMiB is the boot memory of the suite's VMs.
+	memoryMiB int64
 }
 
 // testGuest returns the guest to boot, skipping when there is none for
@@ -66,187 +82,206 @@ func testGuest(t *testing.T) guest {
 			t.Fatalf("%s is set but %s is not: the suite needs the initramfs of make test-assets, whose /init prints %s", envTestKernel, envTestInitramfs, chtest.GuestReadyMarker)
 		}
 		require.FileExists(t, initramfs, "%s", envTestInitramfs)
-		return guest{kernel: kernel, initramfs: initramfs, cmdline: "console=ttyS0 quiet", markerWait: linuxMarkerWait}
+		return guest{kernel: kernel, initramfs: initramfs, cmdline: "console=ttyS0 quiet", markerWait: linuxMarkerWait, memoryMiB: 512}
 	}
 	if core.HostArch() != core.ArchX86_64 {
 		t.Skipf("the chtest PVH guest is x86_64 only (host %s); set %s and %s (make test-assets)", core.HostArch(), envTestKernel, envTestInitramfs)
 	}
 	kernel := filepath.Join(t.TempDir(), "pvh-guest")
 	require.NoError(t, chtest.WritePVHKernel(kernel))
-	return guest{kernel: kernel, cmdline: "console=ttyS0", markerWait: pvhMarkerWait}
+	// 128 MiB: CH hot-plugs memory (ACPI) and sizes virtio-mem zones in
+	// 128 MiB steps; the guest itself needs a few KiB.
+	return guest{kernel: kernel, cmdline: "console=ttyS0", markerWait: pvhMarkerWait, pvh: true, memoryMiB: 128}
 }
 
 // realBinary returns the StartProcess options that run release r's real
 // binary: the embedded one when this build has it for the host arch, else
-// $CHVMM_TEST_BINARY_DIR/<version>/cloud-hypervisor; it skips when there is
-// neither.
-func realBinary(t *testing.T, r *core.Release) []core.ProcessOption {
+// $CHVMM_TEST_BINARY_DIR/<version>/<arch>/cloud-hypervisor. When there is
+// neither it returns why, and the release is skipped.
+func realBinary(t *testing.T, r *core.Release) ([]core.ProcessOption, string) {
 	t.Helper()
 	if r.HasBinary(core.HostArch()) {
-		return nil
+		return nil, ""
 	}
-	return []core.ProcessOption{core.WithBinary(chtest.RequiresBinary(t, r.Version))}
+	dir := os.Getenv(chtest.BinaryDirEnv)
+	if dir == "" {
+		return nil, fmt.Sprintf("no embedded %s binary (make binaries) and %s is unset", core.HostArch(), chtest.BinaryDirEnv)
+	}
+	path := filepath.Join(dir, r.Version, core.HostArch(), core.BinaryName)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, "no binary: " + path + " does not exist"
+	}
+	// RequiresBinary fails the test for a binary that is there but broken.
+	return []core.ProcessOption{core.WithBinary(chtest.RequiresBinary(t, r.Version))}, ""
 }
 
-// realSnapshot is a snapshot a version's run left, for the cross-version
-// restore check.
+// realSnapshot is a snapshot a release's run left, for the cross-release
+// restores.
 type realSnapshot struct {
 	version string
-	dir     string
+	dir     string // the snapshot
+	serial  string // the serial file its VM config names
+	netID   string // its net device backed by TAP fds, or ""
 	opts    []core.ProcessOption
+	last    int // the guest's last counter before the snapshot
 }
 
-// TestRealCH runs the whole life of a VM on every version present: start,
-// create, boot, guest marker, info, counters, pause, snapshot, resume,
-// shutdown, VMM shutdown; then restore from the snapshot in a fresh VMM,
-// where the guest's counter continues; and a snapshot is refused by a VMM of
-// another version.
+// TestRealCH runs every core.Hypervisor operation this host can run on every
+// release present (see the file comment), then the cross-release restores,
+// and logs the summary table.
 func TestRealCH(t *testing.T) {
 	chtest.RequiresKVM(t)
 	g := testGuest(t)
+	// Everything a release's run leaves for the cross-release checks (its
+	// snapshot, the serial file its VM config names) lives under root, which
+	// outlives the release's subtest. Short paths: unix sockets go there too.
+	root := t.TempDir()
+	noTAP := tapUnavailable()
+	if noTAP != "" {
+		t.Logf("no TAP devices: %s; the net steps skip", noTAP)
+	}
+	rep := newSuiteReport(core.Versions())
 	var (
 		mu        sync.Mutex
-		ran       []string
 		snapshots []realSnapshot
 	)
-	// Snapshots outlive the subtest that takes them: the cross-release
-	// check below restores them.
-	snapRoot := t.TempDir()
-	for _, r := range core.Releases() {
-		t.Run(r.Version, func(t *testing.T) {
-			opts := realBinary(t, r)
-			snap := filepath.Join(snapRoot, r.Version)
-			require.NoError(t, os.Mkdir(snap, 0o700))
-			runRealVersion(t, r, g, opts, snap)
-			mu.Lock()
-			ran = append(ran, r.Version)
-			snapshots = append(snapshots, realSnapshot{version: r.Version, dir: snap, opts: opts})
-			mu.Unlock()
-		})
-	}
-	t.Logf("versions run: %v", ran)
-	t.Run("restore refused on another version", func(t *testing.T) {
-		if len(snapshots) == 0 {
-			t.Skip("no version ran to the snapshot")
+	sem := make(chan struct{}, realParallel)
+	began := time.Now()
+	t.Run("releases", func(t *testing.T) {
+		for _, r := range core.Releases() {
+			t.Run(r.Version, func(t *testing.T) {
+				t.Parallel()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				opts, reason := realBinary(t, r)
+				if reason != "" {
+					rep.skipRelease(r.Version, reason)
+					t.Skip(reason)
+				}
+				dir := filepath.Join(root, r.Version)
+				require.NoError(t, os.Mkdir(dir, 0o755))
+				rr := &realRun{
+					t: t, r: r, g: g, dir: dir, dataDir: filepath.Join(root, "data"),
+					opts:  append([]core.ProcessOption{core.WithStopTimeout(realStopTimeout)}, opts...),
+					noTAP: noTAP, taps: watchTAPs(t),
+					rec: recorder{t: t, release: r.Version, rep: rep},
+				}
+				ctx, cancel := context.WithTimeout(t.Context(), realTestTimeout)
+				defer cancel()
+				rr.ctx = ctx
+				started := time.Now()
+				defer func() { rr.rec.finish(time.Since(started)) }()
+				snap := rr.run()
+				mu.Lock()
+				snapshots = append(snapshots, snap)
+				mu.Unlock()
+			})
 		}
-		restoreOnOtherVersion(t, snapshots)
 	})
-}
-
-// runRealVersion is TestRealCH for release r; it snapshots into snap.
-func runRealVersion(t *testing.T, r *core.Release, g guest, binOpts []core.ProcessOption, snap string) {
-	ctx, cancel := context.WithTimeout(t.Context(), realTestTimeout)
-	defer cancel()
-	dataDir := t.TempDir()
-	dir := t.TempDir()
-	opts := append([]core.ProcessOption{core.WithStopTimeout(realStopTimeout)}, binOpts...)
-
-	started := time.Now()
-	p, err := core.StartProcess(ctx, dataDir, r.Version, filepath.Join(dir, "api.sock"), opts...)
-	require.NoError(t, err)
-	readyAfter := time.Since(started)
-	stopOnCleanup(t, p)
-	h := p.Hypervisor()
-	require.NotNil(t, h, "no Hypervisor for %s", p.Version())
-	require.Equal(t, r.Version, h.Release().Version)
-
-	serial := filepath.Join(dir, "serial.log")
-	cfg := core.DirectBoot{Kernel: g.kernel, Initramfs: g.initramfs, Cmdline: g.cmdline, VCPUs: 1, MemoryMiB: 256, SerialFile: serial}.Config()
-	require.NoError(t, h.CreateVM(ctx, cfg))
-	booted := time.Now()
-	require.NoError(t, h.BootVM(ctx))
-	waitSerial(t, p, serial, g.markerWait, "the guest's "+chtest.GuestReadyMarker+" line", chtest.GuestReady)
-	markerAfter := time.Since(booted)
-	t.Logf("CH %s (%s): StartProcess to ready %v, boot to marker %v", r.Version, p.Binary(), readyAfter, markerAfter)
-
-	info, err := h.VMInfo(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, core.VMStateRunning, info.State)
-	_, err = h.VMCounters(ctx)
-	require.NoError(t, err)
-	counters := waitCounter(t, p, serial, 1, chtest.GuestCounters) // the guest counts
-
-	require.NoError(t, h.PauseVM(ctx))
-	info, err = h.VMInfo(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, core.VMStatePaused, info.State)
-	lastBeforeSnapshot := lastCounter(t, serial, chtest.GuestCounters)
-	require.GreaterOrEqual(t, lastBeforeSnapshot, counters)
-	require.NoError(t, h.Snapshot(ctx, snap))
-	md, err := core.ReadSnapshotMetadata(snap)
-	require.NoError(t, err)
-	assert.Equal(t, r.Version, md.Version)
-
-	require.NoError(t, h.ResumeVM(ctx))
-	waitCounter(t, p, serial, lastBeforeSnapshot+1, chtest.GuestCounters) // it runs on
-	require.NoError(t, h.ShutdownVM(ctx))
-	require.NoError(t, p.Stop(ctx))
-	require.NoError(t, p.Wait(), "the VMM exits 0 after vmm.shutdown")
-
-	// Restore in a fresh VMM: the counter continues from the snapshot. The
-	// restored VM writes to the same serial path; keep the first log apart.
-	require.NoError(t, os.Rename(serial, serial+".first"))
-	restoreDir := t.TempDir()
-	rp, err := core.RestoreProcess(ctx, dataDir, snap, filepath.Join(restoreDir, "api.sock"),
-		append(opts, core.WithRestoreOptions(core.RestoreOptions{Resume: true}))...)
-	require.NoError(t, err)
-	stopOnCleanup(t, rp)
-	require.Equal(t, r.Version, rp.Version())
-	restored := func(log []byte) []int { return restoredCounters(log) }
-	first := waitCounter(t, rp, serial, lastBeforeSnapshot+1, restored)
-	data, _ := os.ReadFile(serial)
-	assert.False(t, chtest.GuestReady(data), "the restored guest booted again instead of continuing")
-	assert.LessOrEqual(t, first, lastBeforeSnapshot+2, "the restored counter continues from %d", lastBeforeSnapshot)
-	info, err = rp.Hypervisor().VMInfo(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, core.VMStateRunning, info.State)
-	require.NoError(t, rp.Stop(ctx))
-}
-
-// restoreOnOtherVersion checks that a VMM refuses a snapshot another CH
-// release wrote: a real one when two versions ran, else one whose metadata
-// claims another release.
-func restoreOnOtherVersion(t *testing.T, snapshots []realSnapshot) {
-	ctx, cancel := context.WithTimeout(t.Context(), realTestTimeout)
-	defer cancel()
-	target := snapshots[len(snapshots)-1]
-	snap := snapshots[0].dir
-	if len(snapshots) == 1 {
-		// One version only: a copy of its snapshot's metadata claiming
-		// another release.
-		other := core.Releases()[0].Version
-		if other == target.version {
-			other = core.Releases()[len(core.Releases())-1].Version
+	slices.SortFunc(snapshots, func(a, b realSnapshot) int {
+		return slices.Index(core.Versions(), a.version) - slices.Index(core.Versions(), b.version)
+	})
+	t.Run("cross-release", func(t *testing.T) {
+		if len(snapshots) == 0 {
+			t.Skip("no release ran to its snapshot")
 		}
-		snap = t.TempDir()
-		md, err := core.ReadSnapshotMetadata(target.dir)
-		require.NoError(t, err)
-		data, err := os.ReadFile(filepath.Join(target.dir, core.SnapshotMetadataFile))
-		require.NoError(t, err)
-		data = bytes.Replace(data, []byte(strconv.Quote(md.Version)), []byte(strconv.Quote(other)), 1)
-		require.NoError(t, os.WriteFile(filepath.Join(snap, core.SnapshotMetadataFile), data, 0o644))
-	}
-	dir := t.TempDir()
-	rel, err := core.Lookup(target.version)
-	require.NoError(t, err)
-	p, err := core.StartProcess(ctx, t.TempDir(), rel.Version, filepath.Join(dir, "api.sock"), target.opts...)
-	require.NoError(t, err)
-	stopOnCleanup(t, p)
-	err = p.Hypervisor().Restore(ctx, snap, core.RestoreOptions{})
-	require.ErrorIs(t, err, core.ErrVersionMismatch)
-	info, err := p.Hypervisor().VMInfo(ctx)
-	require.ErrorIs(t, err, core.ErrVMNotCreated, "nothing was restored (%v)", info)
+		crossRelease(t, rep, snapshots, noTAP, sem)
+	})
+	t.Logf("real-CH suite: %v for %d releases; summary:\n%s", time.Since(began).Round(time.Millisecond), len(snapshots), rep.table())
 }
 
-// stopOnCleanup stops p when the test ends, if it still runs.
-func stopOnCleanup(t *testing.T, p *core.Process) {
+// realRun is one release's run of the suite.
+type realRun struct {
+	t       *testing.T
+	ctx     context.Context
+	r       *core.Release
+	g       guest
+	dir     string // this release's files; outlives t
+	dataDir string
+	opts    []core.ProcessOption // StartProcess options of every VMM
+	noTAP   string               // why there are no TAP devices, or ""
+	taps    *tapWatch
+	rec     recorder
+	rotated int // serial files set aside so far
+}
+
+// run runs the release's flows, sequentially: each has its own VMMs.
+func (rr *realRun) run() realSnapshot {
+	snap := rr.mainVM()
+	rr.restore(snap)
+	rr.zonesAndMigration()
+	rr.notExercised()
+	return snap
+}
+
+// realVMM is a VMM the suite started, for failure messages that say which.
+type realVMM struct {
+	*core.Process
+	h      core.Hypervisor
+	role   string
+	events *eventLog // nil unless started WithEvents
+}
+
+// where says which VMM, for failure messages: release, role, pid, log.
+func (v *realVMM) where() string {
+	return fmt.Sprintf(" [CH %s, %s VMM pid %d, VMM log %s]", v.Version(), v.role, v.PID(), v.LogPath())
+}
+
+// startVMM starts a VMM of the release on {dir}/{role}.sock, stopped and
+// reaped when the test ends.
+func (rr *realRun) startVMM(role string, more ...core.ProcessOption) *realVMM {
+	rr.t.Helper()
+	sock := filepath.Join(rr.dir, role+".sock")
+	p, err := core.StartProcess(rr.ctx, rr.dataDir, rr.r.Version, sock, append(slices.Clone(rr.opts), more...)...)
+	require.NoError(rr.t, err, "StartProcess CH %s as the %s VMM on %s (its log: %s)", rr.r.Version, role, sock, core.DefaultLogPath(sock))
+	return adoptVMM(rr.t, p, rr.r, role)
+}
+
+// adoptVMM wraps a started process, and stops it when t ends.
+func adoptVMM(t *testing.T, p *core.Process, r *core.Release, role string) *realVMM {
+	t.Helper()
+	v := &realVMM{Process: p, h: p.Hypervisor(), role: role}
+	stopOnCleanup(t, v)
+	require.NotNil(t, v.h, "no Hypervisor for CH %s%s", p.Version(), v.where())
+	require.Equal(t, r.Version, v.h.Release().Version, "the VMM's release%s", v.where())
+	return v
+}
+
+// info is VMInfo, which must succeed.
+func (v *realVMM) info(t *testing.T, ctx context.Context) *core.VMInfo {
+	t.Helper()
+	info, err := v.h.VMInfo(ctx)
+	require.NoError(t, err, "GET /vm.info: expected the VM's info%s", v.where())
+	return info
+}
+
+// stopOnCleanup stops v when the test ends, if it still runs, and logs the
+// end of its log if the test failed (its file goes with the test's
+// temporary directory).
+func stopOnCleanup(t *testing.T, v *realVMM) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*realStopTimeout)
 		defer cancel()
-		if err := p.Stop(ctx); err != nil {
-			t.Errorf("stopping CH pid %d: %v", p.PID(), err)
+		if err := v.Stop(ctx); err != nil {
+			t.Errorf("stopping the %s VMM: expected it gone, got %v%s", v.role, err, v.where())
+		}
+		if t.Failed() && v.LogPath() != "" {
+			data, _ := os.ReadFile(v.LogPath())
+			t.Logf("the %s VMM (CH %s, pid %d) ended (%v); its log %s ends with:\n%s", v.role, v.Version(), v.PID(), v.ProcessState(), v.LogPath(), tailBytes(data, 2000))
 		}
 	})
+}
+
+// rotateSerial moves the serial file aside, so that the next guest output
+// (a reboot, a restore, a migration: CH creates the file anew) starts an
+// empty file; the moved file keeps what CH's old descriptor still writes.
+func (rr *realRun) rotateSerial(serial string) {
+	rr.t.Helper()
+	rr.rotated++
+	err := os.Rename(serial, serial+"."+strconv.Itoa(rr.rotated))
+	if !errors.Is(err, fs.ErrNotExist) {
+		require.NoError(rr.t, err, "setting the serial file %s aside", serial)
+	}
 }
 
 // waitSerial polls the serial file until ok accepts its content, failing
@@ -263,17 +298,23 @@ func waitSerial(t *testing.T, p *core.Process, serial string, wait time.Duration
 		}
 		if time.Now().After(deadline) {
 			if errors.Is(err, fs.ErrNotExist) {
-				t.Fatalf("did not see %s within %v: the serial file %s does not exist (the VMM never opened it; a simulator has no guest); VMM log %s",
+				t.Fatalf("expected %s within %v: the serial file %s does not exist (the VMM never opened it); VMM log %s",
 					what, wait, serial, p.LogPath())
 			}
-			t.Fatalf("did not see %s within %v in %s; it holds %d bytes, ending %q; VMM log %s", what, wait, serial, len(data), tailBytes(data, 300), p.LogPath())
+			t.Fatalf("expected %s within %v in %s; it holds %d bytes, ending %q; VMM log %s", what, wait, serial, len(data), tailBytes(data, 300), p.LogPath())
 		}
 		select {
 		case <-tick.C:
 		case <-p.Done():
-			t.Fatalf("the VMM exited (%v) while waiting for %s; VMM log %s", p.ProcessState(), what, p.LogPath())
+			t.Fatalf("the VMM exited (%v) while the test expected %s in %s; VMM log %s", p.ProcessState(), what, serial, p.LogPath())
 		}
 	}
+}
+
+// waitMarker waits for the guest's ready line: a fresh boot.
+func waitMarker(t *testing.T, p *core.Process, serial string, g guest) {
+	t.Helper()
+	waitSerial(t, p, serial, g.markerWait, "the guest's "+chtest.GuestReadyMarker+" line", chtest.GuestReady)
 }
 
 // waitCounter waits until the guest printed a counter ≥ atLeast, and
@@ -293,18 +334,20 @@ func waitCounter(t *testing.T, p *core.Process, serial string, atLeast int, pars
 	return found
 }
 
-// lastCounter returns the last counter in the serial file.
+// lastCounter returns the last counter in the serial file, -1 if none yet.
 func lastCounter(t *testing.T, serial string, parse func([]byte) []int) int {
 	t.Helper()
 	data, err := os.ReadFile(serial)
-	require.NoError(t, err)
+	require.NoError(t, err, "reading the serial file")
 	cs := parse(data)
-	require.NotEmpty(t, cs, "no counter in %s", serial)
+	if len(cs) == 0 {
+		return -1
+	}
 	return cs[len(cs)-1]
 }
 
-// restoredCounters parses the serial output of a restored guest, which
-// continues counting without printing the marker again.
+// restoredCounters parses the serial output of a restored or migrated
+// guest, which continues counting without printing the marker again.
 func restoredCounters(log []byte) []int {
 	if chtest.GuestReady(log) {
 		return chtest.GuestCounters(log)

@@ -32,7 +32,7 @@ var Release = core.Register(&driver.Release{
 	APIVersion: "0.3.0",
 	// The SHA-256 of the official spec, before fix-ups.
 	SpecSHA256: "ba92ee8dc7fe9c37f12926eee990b0b0292a868b0674ed23bc74262afde732ce",
-	Fixups:     []string{"memory-zone-mergeable-not-read", "platform-iommu-address-width-bits-name", "nmi-route"},
+	Fixups:     []string{"memory-zone-mergeable-not-read", "platform-iommu-address-width-bits-name", "nmi-route", "vm-counters-uint64"},
 	Arch:       binaryArch,
 	Binary:     binary(),
 	API:        api,

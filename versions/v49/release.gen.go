@@ -32,7 +32,7 @@ var Release = core.Register(&driver.Release{
 	APIVersion: "0.3.0",
 	// The SHA-256 of the official spec, before fix-ups.
 	SpecSHA256: "661197d8b1c64c94d1530a6a076f5f2aeb19647e57783160dfd097fd633326d5",
-	Fixups:     []string{"memory-zone-mergeable-not-read", "platform-iommu-address-width-bits-name", "nmi-route"},
+	Fixups:     []string{"memory-zone-mergeable-not-read", "platform-iommu-address-width-bits-name", "nmi-route", "vm-counters-uint64"},
 	Arch:       binaryArch,
 	Binary:     binary(),
 	API:        api,

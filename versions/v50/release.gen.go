@@ -32,7 +32,7 @@ var Release = core.Register(&driver.Release{
 	APIVersion: "0.3.0",
 	// The SHA-256 of the official spec, before fix-ups.
 	SpecSHA256: "f13422ec084ad023f3d48ad4af2fbdeedd3cbf5295e032916f2e07f49b595a80",
-	Fixups:     []string{"memory-zone-mergeable-not-read", "platform-iommu-address-width-bits-name", "nmi-route"},
+	Fixups:     []string{"memory-zone-mergeable-not-read", "platform-iommu-address-width-bits-name", "nmi-route", "vm-counters-uint64"},
 	Arch:       binaryArch,
 	Binary:     binary(),
 	API:        api,

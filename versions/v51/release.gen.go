@@ -32,7 +32,7 @@ var Release = core.Register(&driver.Release{
 	APIVersion: "0.3.0",
 	// The SHA-256 of the official spec, before fix-ups.
 	SpecSHA256: "afb93cb2382cae4750169b2a10fdbd3106d6d96bf10319f5bd44e885dc419c2d",
-	Fixups:     []string{"memory-zone-mergeable-not-read", "platform-iommu-address-width-bits-name", "nmi-route"},
+	Fixups:     []string{"memory-zone-mergeable-not-read", "platform-iommu-address-width-bits-name", "nmi-route", "vm-counters-uint64"},
 	Arch:       binaryArch,
 	Binary:     binary(),
 	API:        api,

@@ -32,7 +32,7 @@ var Release = core.Register(&driver.Release{
 	APIVersion: "0.3.0",
 	// The SHA-256 of the official spec, before fix-ups.
 	SpecSHA256: "0ce647c7f62edb5765ea1f6dd308648e31e99467dba96114b512695ac79de342",
-	Fixups:     []string{"v52-generic-vhost-user-queue-size-items-type", "v52-generic-vhost-user-virtio-id-type", "v52-generic-vhost-user-queue-sizes-name", "v52-generic-vhost-user-device-type-name", "v52-generic-vhost-user-required-tag", "generic-vhost-user-member-name", "platform-iommu-address-width-bits-name", "nmi-route"},
+	Fixups:     []string{"v52-generic-vhost-user-queue-size-items-type", "v52-generic-vhost-user-virtio-id-type", "v52-generic-vhost-user-queue-sizes-name", "v52-generic-vhost-user-device-type-name", "v52-generic-vhost-user-required-tag", "generic-vhost-user-member-name", "platform-iommu-address-width-bits-name", "nmi-route", "vm-counters-uint64"},
 	Arch:       binaryArch,
 	Binary:     binary(),
 	API:        api,

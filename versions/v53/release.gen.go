@@ -32,7 +32,7 @@ var Release = core.Register(&driver.Release{
 	APIVersion: "0.3.0",
 	// The SHA-256 of the official spec, before fix-ups.
 	SpecSHA256: "004e2d5ab70d9d95a1de3289a70ca116c7592da62765e009232c85506cd0e6c4",
-	Fixups:     []string{"generic-vhost-user-member-name"},
+	Fixups:     []string{"generic-vhost-user-member-name", "vm-counters-uint64"},
 	Arch:       binaryArch,
 	Binary:     binary(),
 	API:        api,
