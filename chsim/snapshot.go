@@ -117,5 +117,10 @@ func (v *vmm) restore(r *apiRequest, body map[string]any) ([]byte, *apiErr) {
 	v.booted, v.paused = true, true
 	v.pci = pciBus{nextName: st.PCI.NextName, nextSlot: st.PCI.NextSlot, bdf: st.PCI.BDF, order: st.PCI.Order}
 	v.event("vm", "restored", nil)
+	// From v52.0 RestoreConfig.resume resumes the restored VM (vmm/src/lib.rs
+	// vm_restore, then vm_resume); older servers ignore the member.
+	if resume, _ := body["resume"].(bool); resume && v.rel().atLeast(52, 0) {
+		v.resumeVM()
+	}
 	return nil, nil
 }

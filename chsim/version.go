@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/chvmm/chvmm/core"
+	"github.com/chvmm/chvmm/core/chversion"
 )
 
 // Versions lists the CH releases the simulator models, oldest first.
@@ -55,7 +56,7 @@ func resolveVersion(want string) (release, error) {
 	if want == "" || want == "latest" {
 		return parseTag(Versions[len(Versions)-1]), nil
 	}
-	if tag, err := core.NormalizeVersion(want); err == nil {
+	if tag, err := chversion.Normalize(want); err == nil {
 		for _, v := range Versions {
 			if v == tag {
 				return parseTag(v), nil
@@ -71,7 +72,7 @@ func resolveVersion(want string) (release, error) {
 	}
 	if r, err := core.Lookup(want); err == nil {
 		for _, v := range Versions {
-			if v == r.Version {
+			if v == r.Version() {
 				return parseTag(v), nil
 			}
 		}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 )
 
@@ -168,11 +167,6 @@ func classify(status int, msgs []string) []error {
 		case strings.Contains(lm, "larger than the limit"):
 			add(ErrRequestTooLarge)
 		}
-	}
-	// From v53.0 CH also answers 404 when the VM an action needs is not
-	// created (CH PR #8320): that is not an endpoint it lacks.
-	if status == http.StatusNotFound && !slices.Contains(kinds, ErrVMNotCreated) {
-		kinds = append([]error{ErrUnknownEndpoint}, kinds...)
 	}
 	return kinds
 }

@@ -110,7 +110,7 @@ func Attach(ctx context.Context, h Handle, options ...AttachOption) (*Process, e
 		done:        make(chan struct{}),
 	}
 	p.socket, _ = statSocket(h.Socket)
-	p.events.log = sv.logger
+	p.events = newEventHub(sv.logger)
 	shutdownRequests.Store(h.Socket, &p.requested)
 	readEvents := func() {}
 	if h.EventsPath != "" {
@@ -211,7 +211,7 @@ func (p *Process) tailEvents(path string, offset int64, start time.Time) func() 
 			return
 		}
 		defer t.close()
-		readEvents(t, start, &p.events, p.log)
+		readEvents(t, start, p.events, p.log)
 	}
 }
 

@@ -119,13 +119,13 @@ func (l *limitedEvents) Read(p []byte) (int, error) {
 }
 
 // eventHub hands a VMM's events to whoever waits for them: the channel of
-// Process.Events (made on first use) and the waiters of WaitEvent. It
-// remembers whether CH reported its orderly shutdown.
+// Process.Events and the waiters of WaitEvent. It remembers whether CH
+// reported its orderly shutdown.
 type eventHub struct {
 	log *slog.Logger
 
 	mu       sync.Mutex
-	ch       chan Event // nil until Events is called
+	ch       chan Event // Process.Events
 	closed   bool
 	waiters  map[*eventWaiter]struct{}
 	shutdown bool // a "vmm shutdown" event was seen
@@ -148,27 +148,22 @@ func (h *eventHub) publish(e Event) {
 			delete(h.waiters, w)
 		}
 	}
-	if h.ch != nil {
+	{
 		select {
 		case h.ch <- e:
 		default:
-			h.log.Warn("cloud-hypervisor event dropped: nobody reads Process.Events", "event", e.String())
+			h.log.Debug("cloud-hypervisor event dropped: Process.Events is full", "event", e.String())
 		}
 	}
 }
 
-// events returns the channel of Process.Events.
-func (h *eventHub) events() <-chan Event {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.ch == nil {
-		h.ch = make(chan Event, eventBuffer)
-		if h.closed {
-			close(h.ch)
-		}
-	}
-	return h.ch
+// newEventHub returns the hub of a VMM that logs to log.
+func newEventHub(log *slog.Logger) *eventHub {
+	return &eventHub{log: log, ch: make(chan Event, eventBuffer)}
 }
+
+// events returns the channel of Process.Events.
+func (h *eventHub) events() <-chan Event { return h.ch }
 
 // wait registers a waiter for the first event match accepts.
 func (h *eventHub) wait(match func(Event) bool) (*eventWaiter, bool) {
@@ -196,9 +191,7 @@ func (h *eventHub) close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
-	if h.ch != nil {
-		close(h.ch)
-	}
+	close(h.ch)
 	h.waiters = nil
 }
 

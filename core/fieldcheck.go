@@ -211,7 +211,8 @@ func (w *fieldWalk) enum(v reflect.Value, enum []string, feature, path string) e
 	if !ok || len(enum) == 0 || v.Kind() != reflect.String {
 		return nil
 	}
-	if s := v.String(); !slices.Contains(enum, s) {
+	// "" is a required member left unset: the server says what it misses.
+	if s := v.String(); s != "" && !slices.Contains(enum, s) {
 		return fmt.Errorf("%w: CH %s does not take %q for %s (%s takes %s); use a release that does or another value",
 			ErrUnsupportedField, w.r.tag, s, path, feature, strings.Join(enum, ", "))
 	}

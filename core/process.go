@@ -79,7 +79,7 @@ type Process struct {
 	h           *vmmClient
 	log         *slog.Logger
 	stopTimeout time.Duration
-	events      eventHub
+	events      *eventHub
 	// requested: this program asked the VMM to exit (see ExitRequested).
 	requested atomic.Bool
 
@@ -116,8 +116,9 @@ func (p *Process) Handle() Handle { return p.handle }
 func (p *Process) Hypervisor() Hypervisor { return p.h }
 
 // Events returns the VMM's events, from CH's event monitor, which chvmm
-// always turns on. The channel holds 64 events; read it promptly, further
-// ones are dropped (and logged). It closes when the VMM has exited.
+// always turns on, from its start (for an attached VMM: from Attach). The
+// channel holds 64 events; read it promptly, further ones are dropped. It
+// closes when the VMM has exited.
 func (p *Process) Events() <-chan Event { return p.events.events() }
 
 // Done returns a channel that is closed when the VMM has exited.

@@ -625,7 +625,7 @@ func TestEvents(t *testing.T) {
 		}
 		assert.False(t, ev.Time.Before(p.Handle().Started), "event time after start")
 	}
-	assert.Equal(t, []string{"vm booting", "virtio-device activated map[id:_disk0]", "vm booted", "vmm shutdown"}, got, "from the first call of Events on")
+	assert.Equal(t, []string{"vmm starting", "vm booting", "virtio-device activated map[id:_disk0]", "vm booted", "vmm shutdown"}, got, "from the start")
 	assert.Equal(t, EventSourceDevice, activated.Source)
 	assert.Equal(t, map[string]string{"id": "_disk0"}, activated.Properties)
 }

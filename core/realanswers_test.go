@@ -24,8 +24,7 @@ func TestVMCountersDecodesU64Counters(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(realCountersWithDisk))
 	}))
-	rel := &Release{Version: "v53.0", Endpoints: []Endpoint{{"GET", "/vm.counters"}}}
-	counters, err := NewHypervisor(rel, sock).VMCounters(t.Context())
+	counters, err := newTestHypervisor(testRelease("v53.0", nil), sock).VMCounters(t.Context())
 	require.NoError(t, err, "decoding the counters of a VM with a disk")
 	disk := counters["_disk0"]
 	require.Len(t, disk, 10, "every counter of the disk")
@@ -51,4 +50,8 @@ func TestNotCreated404IsNotAnUnknownEndpoint(t *testing.T) {
 	unrouted := newAPIError("PUT /vm.coredump", http.StatusNotFound, []byte(`["Not Found"]`), false)
 	assert.ErrorIs(t, unrouted, ErrUnknownEndpoint)
 	assert.NotErrorIs(t, unrouted, ErrVMNotCreated)
+
+	// Only the router's own answer is an unknown endpoint.
+	other := newAPIError("PUT /vm.add-disk", http.StatusNotFound, []byte(`["Error from API","Something else"]`), false)
+	assert.NotErrorIs(t, other, ErrUnknownEndpoint)
 }

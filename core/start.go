@@ -232,12 +232,12 @@ func launch(cfg *startConfig, rel *Release, bin *os.File, socketPath string) (*P
 		output:      out,
 		done:        make(chan struct{}),
 	}
-	p.events.log = cfg.logger
+	p.events = newEventHub(cfg.logger)
 	p.h = newVMMClient(rel, socketPath, cfg.logger)
 	shutdownRequests.Store(socketPath, &p.requested)
 	supervisedChildren.Store(p.PID(), struct{}{})
 	if evRead != nil {
-		go p.superviseChild(func() { readEvents(evRead, started, &p.events, p.log); evRead.Close() })
+		go p.superviseChild(func() { readEvents(evRead, started, p.events, p.log); evRead.Close() })
 	} else {
 		go p.superviseChild(p.tailEvents(eventsPath, evOffset, started))
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/chvmm/chvmm/chsim"
 	"github.com/chvmm/chvmm/chsim/chsimtest"
 	"github.com/chvmm/chvmm/core"
+	"github.com/chvmm/chvmm/core/api"
 )
 
 // The bad-input rows already covered in core (not repeated here):
@@ -123,7 +124,7 @@ func TestMalformedVMConfig(t *testing.T) {
 		assert.Equal(t, "Failed to deserialize JSON", apiErr.Messages[0])
 	})
 	t.Run("not JSON, decoded by the caller", func(t *testing.T) {
-		var cfg core.VMConfig
+		var cfg api.VMConfig
 		var syntax *json.SyntaxError
 		require.ErrorAs(t, json.Unmarshal([]byte(`{"payload":{"kernel":}`), &cfg), &syntax)
 		var typ *json.UnmarshalTypeError
@@ -134,7 +135,7 @@ func TestMalformedVMConfig(t *testing.T) {
 	})
 	t.Run("field the release lacks", func(t *testing.T) {
 		cfg := createBootInfoVM("/vmlinux").Config()
-		cfg.GenericVhostUser = []core.GenericVhostUserConfig{{Socket: "/run/vhost.sock", QueueSizes: []uint16{256}}}
+		cfg.GenericVhostUser = []api.GenericVhostUserConfig{{Socket: "/run/vhost.sock", QueueSizes: []uint16{256}}}
 		err := h48.CreateVM(t.Context(), cfg)
 		require.ErrorIs(t, err, core.ErrUnsupportedField)
 		assert.Contains(t, err.Error(), "generic_vhost_user")

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chvmm/chvmm/core"
+	"github.com/chvmm/chvmm/core/api"
 	v53 "github.com/chvmm/chvmm/versions/v53"
 )
 
@@ -218,8 +219,8 @@ func BenchmarkConcurrentStart100(b *testing.B) {
 }
 
 // createBootInfoVM is the VM the Create/Boot/Info benchmarks create.
-func createBootInfoVM(kernel string) core.DirectBoot {
-	return core.DirectBoot{Kernel: kernel, Cmdline: "console=ttyS0", VCPUs: 1, MemoryMiB: 256}
+func createBootInfoVM(kernel string) api.DirectBoot {
+	return api.DirectBoot{Kernel: kernel, Cmdline: "console=ttyS0", VCPUs: 1, MemoryMiB: 256}
 }
 
 // BenchmarkCreateBootInfo is vm.create, vm.boot, vm.info and vm.delete
@@ -242,7 +243,7 @@ func BenchmarkCreateBootInfo(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if info.State != core.VMStateRunning {
+		if info.State != api.VMStateRunning {
 			b.Fatalf("VM state %q after boot, want Running", info.State)
 		}
 		if err := h.DeleteVM(ctx); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chvmm/chvmm/core"
+	"github.com/chvmm/chvmm/core/api"
 )
 
 // FuzzConstraint: core.Lookup of any string never panics; it either finds a
@@ -79,7 +80,7 @@ func serveCapture(tb testing.TB) (string, *captureServer) {
 	return sock, cs
 }
 
-// FuzzVMConfigConvert decodes arbitrary JSON into core.VMConfig and creates
+// FuzzVMConfigConvert decodes arbitrary JSON into api.VMConfig and creates
 // the VM with it through every release's Hypervisor: it never panics; a
 // config a release refuses is refused with ErrUnsupportedField (or
 // ErrRequestTooLarge); a config it accepts reaches the VMM as JSON that
@@ -118,7 +119,7 @@ func FuzzVMConfigConvert(f *testing.F) {
 	}
 	require.Len(f, targets, 6, "every release chvmm ships is registered")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var cfg core.VMConfig
+		var cfg api.VMConfig
 		if json.Unmarshal(data, &cfg) != nil {
 			return
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chvmm/chvmm/core"
+	"github.com/chvmm/chvmm/core/api"
 	"github.com/chvmm/chvmm/core/chtest"
 )
 
@@ -53,7 +54,7 @@ func (rr *realRun) restore(snap realSnapshot) {
 		assert.False(t, chtest.GuestReady(data), "the restored guest continues; it did not boot again%s", v.where())
 		assert.LessOrEqual(t, first, snap.last+2, "the restored counter continues from %d%s", snap.last, v.where())
 		info := v.info(t, ctx)
-		assert.Equal(t, core.VMStateRunning, info.State, "state after restoring with Resume%s", v.where())
+		assert.Equal(t, api.VMStateRunning, info.State, "state after restoring with Resume%s", v.where())
 		return ranWith("counter %d before the snapshot, %d first after the restore", snap.last, first)
 	})
 	if snap.netID == "" {
@@ -61,7 +62,7 @@ func (rr *realRun) restore(snap realSnapshot) {
 	} else {
 		rec.step("restore-net-fds", func() outcome {
 			info := v.info(t, ctx)
-			assert.True(t, slices.ContainsFunc(info.Config.Net, func(n core.NetConfig) bool { return ptrValue(n.ID) == snap.netID }),
+			assert.True(t, slices.ContainsFunc(info.Config.Net, func(n api.NetConfig) bool { return ptrValue(n.ID) == snap.netID }),
 				"the restored config has %s: %+v%s", snap.netID, info.Config.Net, v.where())
 			assert.Contains(t, tapsHeldBy(v.PID()), tapName, "the restored VMM uses the new TAP given in NetFDs%s", v.where())
 			// Without new fds, CH refuses: the snapshot's fd numbers mean
@@ -92,13 +93,13 @@ func (rr *realRun) zonesAndMigration() {
 	var z *realVMM
 	rec.step("resize-zone", func() outcome {
 		z = rr.startVMM("zones")
-		cfg := core.DirectBoot{Kernel: g.kernel, Initramfs: g.initramfs, Cmdline: g.cmdline, VCPUs: 1, SerialFile: serial}.Config()
-		cfg.Memory = &core.MemoryConfig{Size: 0, HotplugMethod: ptrTo("VirtioMem"),
-			Zones: []core.MemoryZoneConfig{{ID: zoneID, Size: boot, HotplugSize: ptrTo(int64(zoneHotplugMiB << 20))}}}
+		cfg := api.DirectBoot{Kernel: g.kernel, Initramfs: g.initramfs, Cmdline: g.cmdline, VCPUs: 1, SerialFile: serial}.Config()
+		cfg.Memory = &api.MemoryConfig{Size: 0, HotplugMethod: ptrTo("VirtioMem"),
+			Zones: []api.MemoryZoneConfig{{ID: zoneID, Size: boot, HotplugSize: ptrTo(int64(zoneHotplugMiB << 20))}}}
 		require.NoError(t, z.h.CreateVM(ctx, cfg), "PUT /vm.create with memory zone %s%s", zoneID, z.where())
 		require.NoError(t, z.h.BootVM(ctx), "PUT /vm.boot%s", z.where())
 		waitMarker(t, z.Process, serial, g)
-		require.NoError(t, z.h.ResizeZone(ctx, core.VMResizeZone{ID: ptrTo(zoneID), DesiredRAM: &grown}), "PUT /vm.resize-zone %s to %d%s", zoneID, grown, z.where())
+		require.NoError(t, z.h.ResizeZone(ctx, api.VMResizeZone{ID: ptrTo(zoneID), DesiredRAM: &grown}), "PUT /vm.resize-zone %s to %d%s", zoneID, grown, z.where())
 		info := z.info(t, ctx)
 		require.Len(t, info.Config.Memory.Zones, 1, "vm.info memory.zones%s", z.where())
 		assert.EqualValues(t, zoneGrowMiB<<20, ptrValue(info.Config.Memory.Zones[0].HotpluggedSize), "the zone's hotplugged_size after vm.resize-zone%s", z.where())
@@ -113,7 +114,7 @@ func (rr *realRun) zonesAndMigration() {
 			assert.EqualValues(t, wantActual, ptrValue(info.MemoryActualSize), "memory_actual_size: %s%s", why, z.where())
 		}
 		// A VM with user-defined zones resizes by zone only.
-		err := z.h.Resize(ctx, core.VMResize{DesiredRAM: &grown})
+		err := z.h.Resize(ctx, api.VMResize{DesiredRAM: &grown})
 		requireRefusal(t, z, err, "user defined memory regions", "vm.resize of the RAM of a VM with memory zones")
 		return ranWith("memory_actual_size %d: %s", ptrValue(info.MemoryActualSize), why)
 	})
@@ -129,7 +130,7 @@ func (rr *realRun) zonesAndMigration() {
 		m = rr.startVMM("receiver")
 		recvCtx, cancel := context.WithCancel(ctx)
 		recv = goAsync(func() error {
-			return m.h.ReceiveMigration(recvCtx, core.ReceiveMigrationData{ReceiverURL: "unix:" + listener})
+			return m.h.ReceiveMigration(recvCtx, api.ReceiveMigrationData{ReceiverURL: "unix:" + listener})
 		})
 		t.Cleanup(func() { cancel(); <-recv.done })
 		waitListener(t, m, listener, recv)
@@ -138,7 +139,7 @@ func (rr *realRun) zonesAndMigration() {
 		last = lastCounter(t, serial, chtest.GuestCounters)
 		rr.rotateSerial(serial) // the receiver creates the serial file its config names anew
 		sent := time.Now()
-		require.NoError(t, z.h.SendMigration(ctx, core.SendMigrationData{DestinationURL: "unix:" + listener}), "PUT /vm.send-migration to unix:%s%s", listener, z.where())
+		require.NoError(t, z.h.SendMigration(ctx, api.SendMigrationData{DestinationURL: "unix:" + listener}), "PUT /vm.send-migration to unix:%s%s", listener, z.where())
 		answered := time.Since(sent)
 		select {
 		case <-recv.done:
@@ -155,7 +156,7 @@ func (rr *realRun) zonesAndMigration() {
 	rec.step("receive-migration", func() outcome {
 		require.NoError(t, recv.err, "vm.receive-migration on unix:%s%s", listener, m.where())
 		info := m.info(t, ctx)
-		assert.Equal(t, core.VMStateRunning, info.State, "the migrated VM runs on the receiver%s", m.where())
+		assert.Equal(t, api.VMStateRunning, info.State, "the migrated VM runs on the receiver%s", m.where())
 		require.Len(t, info.Config.Memory.Zones, 1, "the receiver's memory.zones%s", m.where())
 		assert.EqualValues(t, zoneGrowMiB<<20, ptrValue(info.Config.Memory.Zones[0].HotpluggedSize), "the resized zone moved with the VM%s", m.where())
 		first := waitCounter(t, m.Process, serial, last+1, restoredCounters)

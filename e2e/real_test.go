@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chvmm/chvmm/core"
+	"github.com/chvmm/chvmm/core/api"
 	"github.com/chvmm/chvmm/core/chtest"
 )
 
@@ -248,7 +249,7 @@ func adoptVMM(t *testing.T, p *core.Process, r *core.Release, role string) *real
 }
 
 // info is VMInfo, which must succeed.
-func (v *realVMM) info(t *testing.T, ctx context.Context) *core.VMInfo {
+func (v *realVMM) info(t *testing.T, ctx context.Context) *api.VMInfo {
 	t.Helper()
 	info, err := v.h.VMInfo(ctx)
 	require.NoError(t, err, "GET /vm.info: expected the VM's info%s", v.where())

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chvmm/chvmm/core"
+	"github.com/chvmm/chvmm/core/api"
 	"github.com/chvmm/chvmm/core/chtest"
 )
 
@@ -66,12 +67,12 @@ func (rr *realRun) mainVM() realSnapshot {
 
 	mem := g.memoryMiB << 20
 	rec.step("create", func() outcome {
-		cfg := core.DirectBoot{Kernel: g.kernel, Initramfs: g.initramfs, Cmdline: g.cmdline,
+		cfg := api.DirectBoot{Kernel: g.kernel, Initramfs: g.initramfs, Cmdline: g.cmdline,
 			VCPUs: 1, MaxVCPUs: mainMaxVCPUs, MemoryMiB: g.memoryMiB, SerialFile: serial}.Config()
 		cfg.Memory.HotplugSize = ptrTo(int64(hotplugMiB << 20)) // vm.resize of the RAM needs room to hot-plug
 		require.NoError(t, a.h.CreateVM(ctx, cfg), "PUT /vm.create%s", a.where())
 		info := a.info(t, ctx)
-		assert.Equal(t, core.VMStateCreated, info.State, "state after vm.create%s", a.where())
+		assert.Equal(t, api.VMStateCreated, info.State, "state after vm.create%s", a.where())
 		require.NotNil(t, info.Config.Cpus, "vm.info config.cpus%s", a.where())
 		assert.Equal(t, 1, info.Config.Cpus.BootVcpus, "boot_vcpus%s", a.where())
 		assert.Equal(t, mainMaxVCPUs, info.Config.Cpus.MaxVcpus, "max_vcpus%s", a.where())
@@ -85,24 +86,24 @@ func (rr *realRun) mainVM() realSnapshot {
 		waitMarker(t, a.Process, serial, g)
 		assert.True(t, a.events.wait(ctx, mark, core.EventSourceVM, core.EventBooted, eventWait), "expected the event vm booted; got %v%s", a.events.since(mark), a.where())
 		info := a.info(t, ctx)
-		assert.Equal(t, core.VMStateRunning, info.State, "state after vm.boot%s", a.where())
+		assert.Equal(t, api.VMStateRunning, info.State, "state after vm.boot%s", a.where())
 		assert.EqualValues(t, mem, ptrValue(info.MemoryActualSize), "memory_actual_size%s", a.where())
 		return ran()
 	})
 
 	rec.step("resize-vcpus", func() outcome {
-		require.NoError(t, a.h.Resize(ctx, core.VMResize{DesiredVcpus: ptrTo(2)}), "PUT /vm.resize desired_vcpus 2%s", a.where())
+		require.NoError(t, a.h.Resize(ctx, api.VMResize{DesiredVcpus: ptrTo(2)}), "PUT /vm.resize desired_vcpus 2%s", a.where())
 		info := a.info(t, ctx)
 		assert.Equal(t, 2, info.Config.Cpus.BootVcpus, "vm.info boot_vcpus after resizing to 2%s", a.where())
 		assert.Contains(t, threadsOf(a.PID()), "vcpu1", "CH starts a thread for the hot-plugged vCPU%s", a.where())
-		err := a.h.Resize(ctx, core.VMResize{DesiredVcpus: ptrTo(mainMaxVCPUs + 1)})
+		err := a.h.Resize(ctx, api.VMResize{DesiredVcpus: ptrTo(mainMaxVCPUs + 1)})
 		requireRefusal(t, a, err, "Requested vCPUs exceed maximum", "vm.resize beyond max_vcpus")
 		assert.Equal(t, 2, a.info(t, ctx).Config.Cpus.BootVcpus, "boot_vcpus after the refused resize%s", a.where())
 		return ran()
 	})
 	grown := mem + hotplugMiB<<20
 	rec.step("resize-memory", func() outcome {
-		require.NoError(t, a.h.Resize(ctx, core.VMResize{DesiredRAM: &grown}), "PUT /vm.resize desired_ram %d%s", grown, a.where())
+		require.NoError(t, a.h.Resize(ctx, api.VMResize{DesiredRAM: &grown}), "PUT /vm.resize desired_ram %d%s", grown, a.where())
 		info := a.info(t, ctx)
 		assert.Equal(t, grown, info.Config.Memory.Size, "ACPI hot plug: vm.info memory.size is the new size%s", a.where())
 		assert.EqualValues(t, grown, ptrValue(info.MemoryActualSize), "memory_actual_size after the hot plug%s", a.where())
@@ -118,7 +119,7 @@ func (rr *realRun) mainVM() realSnapshot {
 		assert.True(t, a.events.wait(ctx, mark, core.EventSourceVM, core.EventRebooted, eventWait), "expected the event vm rebooted; got %v%s", a.events.since(mark), a.where())
 		waitMarker(t, a.Process, serial, g) // the guest starts over, in a new serial file
 		info := a.info(t, ctx)
-		assert.Equal(t, core.VMStateRunning, info.State, "state after vm.reboot%s", a.where())
+		assert.Equal(t, api.VMStateRunning, info.State, "state after vm.reboot%s", a.where())
 		assert.Equal(t, 2, info.Config.Cpus.BootVcpus, "the resized vCPUs outlive the reboot%s", a.where())
 		assert.Equal(t, grown, info.Config.Memory.Size, "the resized memory outlives the reboot%s", a.where())
 		for _, id := range []string{diskID, pmemID, vsockID} {
@@ -142,7 +143,7 @@ func (rr *realRun) mainVM() realSnapshot {
 		assert.True(t, a.events.wait(ctx, mark, core.EventSourceVM, core.EventRebooted, eventWait),
 			"the PVH guest has no NMI handler: expected it to triple-fault and CH to reset the VM (event vm rebooted); got events %v%s", a.events.since(mark), a.where())
 		waitMarker(t, a.Process, serial, g)
-		assert.Equal(t, core.VMStateRunning, a.info(t, ctx).State, "state after the NMI%s", a.where())
+		assert.Equal(t, api.VMStateRunning, a.info(t, ctx).State, "state after the NMI%s", a.where())
 		return ranWith("the PVH guest has no NMI handler: it triple-faults and CH resets the VM (vm rebooted)")
 	})
 	rec.step("power-button", func() outcome {
@@ -157,7 +158,7 @@ func (rr *realRun) mainVM() realSnapshot {
 		next := waitCounter(t, a.Process, serial, last+1, chtest.GuestCounters)
 		data, _ := os.ReadFile(serial)
 		assert.Len(t, slices.Collect(markerLines(data)), 1, "the PVH guest ignores the power button: no restart%s", a.where())
-		assert.Equal(t, core.VMStateRunning, a.info(t, ctx).State, "state after the power button%s", a.where())
+		assert.Equal(t, api.VMStateRunning, a.info(t, ctx).State, "state after the power button%s", a.where())
 		assert.NotContains(t, a.events.since(mark), "vm shutdown", "%s", a.where())
 		return ranWith("the PVH guest (no ACPI) ignores it and counts on (%d → %d)", last, next)
 	})
@@ -169,7 +170,7 @@ func (rr *realRun) mainVM() realSnapshot {
 	rec.step("pause", func() outcome {
 		mark := a.events.mark()
 		require.NoError(t, a.h.PauseVM(ctx), "PUT /vm.pause%s", a.where())
-		assert.Equal(t, core.VMStatePaused, a.info(t, ctx).State, "state after vm.pause%s", a.where())
+		assert.Equal(t, api.VMStatePaused, a.info(t, ctx).State, "state after vm.pause%s", a.where())
 		assert.True(t, a.events.wait(ctx, mark, core.EventSourceVM, core.EventPaused, eventWait), "expected the event vm paused; got %v%s", a.events.since(mark), a.where())
 		err := a.h.PauseVM(ctx)
 		assert.ErrorIs(t, err, core.ErrInvalidState, "pausing a paused VM%s", a.where())
@@ -190,7 +191,7 @@ func (rr *realRun) mainVM() realSnapshot {
 	})
 	rec.step("resume", func() outcome {
 		require.NoError(t, a.h.ResumeVM(ctx), "PUT /vm.resume%s", a.where())
-		assert.Equal(t, core.VMStateRunning, a.info(t, ctx).State, "state after vm.resume%s", a.where())
+		assert.Equal(t, api.VMStateRunning, a.info(t, ctx).State, "state after vm.resume%s", a.where())
 		waitCounter(t, a.Process, serial, snap.last+1, chtest.GuestCounters) // it runs on
 		return ran()
 	})
@@ -216,15 +217,15 @@ func (rr *realRun) hotplug(a *realVMM) {
 	disk := filepath.Join(rr.dir, "disk.raw")
 	rec.step("add-disk", func() outcome {
 		require.NoError(t, os.WriteFile(disk, make([]byte, diskSize), 0o644))
-		pci, err := a.h.AddDisk(ctx, core.DiskConfig{ID: ptrTo(diskID), Path: &disk})
+		pci, err := a.h.AddDisk(ctx, api.DiskConfig{ID: ptrTo(diskID), Path: &disk})
 		require.NoError(t, err, "PUT /vm.add-disk %s%s", disk, a.where())
-		rr.checkPlugged(a, pci, diskID, func(c core.VMConfig) bool {
-			return slices.ContainsFunc(c.Disks, func(d core.DiskConfig) bool { return ptrValue(d.ID) == diskID && ptrValue(d.Path) == disk })
+		rr.checkPlugged(a, pci, diskID, func(c api.VMConfig) bool {
+			return slices.ContainsFunc(c.Disks, func(d api.DiskConfig) bool { return ptrValue(d.ID) == diskID && ptrValue(d.Path) == disk })
 		})
 		return ran()
 	})
 	rec.step("resize-disk", func() outcome {
-		err := a.h.ResizeDisk(ctx, core.VMResizeDisk{ID: ptrTo(diskID), DesiredSize: ptrTo(int64(diskResized))})
+		err := a.h.ResizeDisk(ctx, api.VMResizeDisk{ID: ptrTo(diskID), DesiredSize: ptrTo(int64(diskResized))})
 		fi, statErr := os.Stat(disk)
 		require.NoError(t, statErr)
 		if !r.Has("PUT /vm.resize-disk") {
@@ -240,18 +241,18 @@ func (rr *realRun) hotplug(a *realVMM) {
 	pmem := filepath.Join(rr.dir, "pmem.img")
 	rec.step("add-pmem", func() outcome {
 		require.NoError(t, os.WriteFile(pmem, make([]byte, pmemSize), 0o644))
-		pci, err := a.h.AddPmem(ctx, core.PmemConfig{ID: ptrTo(pmemID), File: pmem})
+		pci, err := a.h.AddPmem(ctx, api.PmemConfig{ID: ptrTo(pmemID), File: pmem})
 		require.NoError(t, err, "PUT /vm.add-pmem %s%s", pmem, a.where())
-		rr.checkPlugged(a, pci, pmemID, func(c core.VMConfig) bool {
-			return slices.ContainsFunc(c.Pmem, func(p core.PmemConfig) bool { return ptrValue(p.ID) == pmemID && p.File == pmem })
+		rr.checkPlugged(a, pci, pmemID, func(c api.VMConfig) bool {
+			return slices.ContainsFunc(c.Pmem, func(p api.PmemConfig) bool { return ptrValue(p.ID) == pmemID && p.File == pmem })
 		})
 		return ran()
 	})
 	vsock := filepath.Join(rr.dir, "vsock.sock")
 	rec.step("add-vsock", func() outcome {
-		pci, err := a.h.AddVsock(ctx, core.VsockConfig{ID: ptrTo(vsockID), Cid: guestCID, Socket: vsock})
+		pci, err := a.h.AddVsock(ctx, api.VsockConfig{ID: ptrTo(vsockID), Cid: guestCID, Socket: vsock})
 		require.NoError(t, err, "PUT /vm.add-vsock %s%s", vsock, a.where())
-		rr.checkPlugged(a, pci, vsockID, func(c core.VMConfig) bool {
+		rr.checkPlugged(a, pci, vsockID, func(c api.VMConfig) bool {
 			return c.Vsock != nil && ptrValue(c.Vsock.ID) == vsockID && c.Vsock.Cid == guestCID && c.Vsock.Socket == vsock
 		})
 		fi, err := os.Lstat(vsock)
@@ -264,10 +265,10 @@ func (rr *realRun) hotplug(a *realVMM) {
 	} else {
 		rec.step("add-net", func() outcome {
 			tap, name := newTAP(t, rr.taps)
-			pci, err := a.h.AddNet(ctx, core.NetConfig{ID: ptrTo(netID)}, tap)
+			pci, err := a.h.AddNet(ctx, api.NetConfig{ID: ptrTo(netID)}, tap)
 			require.NoError(t, err, "PUT /vm.add-net with the fd of TAP %s%s", name, a.where())
-			rr.checkPlugged(a, pci, netID, func(c core.VMConfig) bool {
-				return slices.ContainsFunc(c.Net, func(n core.NetConfig) bool { return ptrValue(n.ID) == netID })
+			rr.checkPlugged(a, pci, netID, func(c api.VMConfig) bool {
+				return slices.ContainsFunc(c.Net, func(n api.NetConfig) bool { return ptrValue(n.ID) == netID })
 			})
 			assert.Contains(t, tapsHeldBy(a.PID()), name, "CH holds the passed TAP's descriptor%s", a.where())
 			return ran()
@@ -313,7 +314,7 @@ func (rr *realRun) hotplug(a *realVMM) {
 
 // checkPlugged checks a hot plug's answer and that vm.info shows device id
 // in its config (inConfig) and device tree, under the answered PCI address.
-func (rr *realRun) checkPlugged(a *realVMM, pci *core.PciDeviceInfo, id string, inConfig func(core.VMConfig) bool) {
+func (rr *realRun) checkPlugged(a *realVMM, pci *api.PciDeviceInfo, id string, inConfig func(api.VMConfig) bool) {
 	t := rr.t
 	t.Helper()
 	require.NotNil(t, pci, "a hot plug into a running VM answers its PCI device%s", a.where())
@@ -334,7 +335,7 @@ func (rr *realRun) genericVhostUser(a *realVMM) {
 		return
 	}
 	rr.rec.step(op, func() outcome {
-		_, err := a.h.AddGenericVhostUser(rr.ctx, core.GenericVhostUserConfig{Socket: filepath.Join(rr.dir, "none.sock")})
+		_, err := a.h.AddGenericVhostUser(rr.ctx, api.GenericVhostUserConfig{Socket: filepath.Join(rr.dir, "none.sock")})
 		require.ErrorIs(rr.t, err, core.ErrUnsupported, "AddGenericVhostUser on CH %s%s", rr.r.Version, a.where())
 		return unsupportedAsExpected("%v", err)
 	})
@@ -369,7 +370,7 @@ func (rr *realRun) endOfLife(a *realVMM, serial string) {
 	t, ctx, rec := rr.t, rr.ctx, rr.rec
 	rec.step("shutdown", func() outcome {
 		require.NoError(t, a.h.ShutdownVM(ctx), "PUT /vm.shutdown%s", a.where())
-		assert.Equal(t, core.VMStateCreated, a.info(t, ctx).State, "CH keeps the config: state after vm.shutdown%s", a.where())
+		assert.Equal(t, api.VMStateCreated, a.info(t, ctx).State, "CH keeps the config: state after vm.shutdown%s", a.where())
 		rr.rotateSerial(serial)
 		require.NoError(t, a.h.BootVM(ctx), "PUT /vm.boot after vm.shutdown%s", a.where())
 		waitMarker(t, a.Process, serial, rr.g)
@@ -428,7 +429,7 @@ func waitExit(t *testing.T, v *realVMM, why string) {
 }
 
 // inDeviceTree reports whether vm.info's device tree has a node id.
-func inDeviceTree(info *core.VMInfo, id string) bool {
+func inDeviceTree(info *api.VMInfo, id string) bool {
 	if info.DeviceTree == nil {
 		return false
 	}
@@ -438,7 +439,7 @@ func inDeviceTree(info *core.VMInfo, id string) bool {
 
 // hasPCINode reports whether the device tree has a node at PCI address bdf
 // with child (or itself being) id.
-func hasPCINode(info *core.VMInfo, bdf, id string) bool {
+func hasPCINode(info *api.VMInfo, bdf, id string) bool {
 	if info.DeviceTree == nil {
 		return false
 	}
@@ -451,7 +452,7 @@ func hasPCINode(info *core.VMInfo, bdf, id string) bool {
 }
 
 // deviceIDs lists the device tree's node ids, sorted, for messages.
-func deviceIDs(info *core.VMInfo) []string {
+func deviceIDs(info *api.VMInfo) []string {
 	if info.DeviceTree == nil {
 		return nil
 	}

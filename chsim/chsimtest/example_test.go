@@ -9,6 +9,7 @@ import (
 
 	"github.com/chvmm/chvmm/chsim"
 	"github.com/chvmm/chvmm/core"
+	"github.com/chvmm/chvmm/core/api"
 	_ "github.com/chvmm/chvmm/versions/v50" // registers CH v50.2
 )
 
@@ -41,13 +42,13 @@ func Example_hypervisor() {
 			log.Fatal(err)
 		}
 		servers = append(servers, srv)
-		conn, err := core.Connect(ctx, socket)
+		h, err := core.Connect(ctx, socket)
 		if err != nil {
 			log.Fatal(err)
 		}
-		return conn.Hypervisor()
+		return h
 	}
-	state := func(h core.Hypervisor) core.VMState {
+	state := func(h core.Hypervisor) api.VMState {
 		info, err := h.VMInfo(ctx)
 		if err != nil {
 			log.Fatal(err)
@@ -56,8 +57,8 @@ func Example_hypervisor() {
 	}
 
 	h := start("first")
-	cfg := core.DirectBoot{Kernel: kernel, Cmdline: "console=ttyS0", VCPUs: 2, MemoryMiB: 256}.Config()
-	if err := h.CreateVM(ctx, cfg); err != nil {
+	cfg := api.DirectBoot{Kernel: kernel, Cmdline: "console=ttyS0", VCPUs: 2, MemoryMiB: 256}.Config()
+	if err := h.CreateVM(ctx, cfg, nil); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("created:", state(h))

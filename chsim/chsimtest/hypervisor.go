@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/chvmm/chvmm/chsim"
 	"github.com/chvmm/chvmm/core"
+	"github.com/chvmm/chvmm/core/api"
 )
 
 // TestHypervisor is the conformance suite of core.Hypervisor for CH version:
@@ -32,7 +34,7 @@ func TestHypervisor(t *testing.T, version string) {
 	}
 	rel, err := core.Lookup(version)
 	require.NoError(t, err, "CH %s is not registered: import its version module", version)
-	require.Equal(t, version, rel.Version, "core.Lookup(%q) found another release", version)
+	require.Equal(t, version, rel.Version(), "core.Lookup(%q) found another release", version)
 
 	t.Run("Lifecycle", func(t *testing.T) { t.Parallel(); testLifecycle(t, version) })
 	t.Run("Errors", func(t *testing.T) { t.Parallel(); testErrors(t, version) })
@@ -57,12 +59,10 @@ type vmm struct {
 func connect(t *testing.T, version string, opts ...chsim.Option) *vmm {
 	t.Helper()
 	socket, srv := Start(t, version, opts...)
-	conn, err := core.Connect(ctx(t), socket)
+	h, err := core.Connect(ctx(t), socket)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	require.Equal(t, version, conn.Release.Version)
-	h := conn.Hypervisor()
-	require.Equal(t, version, h.Release().Version)
+	t.Cleanup(func() { _ = h.Close() })
+	require.Equal(t, version, h.Release().Version())
 	return &vmm{h: h, srv: srv, socket: socket}
 }
 
@@ -93,8 +93,8 @@ func newFiles(t *testing.T) files {
 
 // config is the suite's VM: DirectBoot, 1 vCPU (max 2), 256 MiB, a disk,
 // serial to a file.
-func (f files) config() *core.VMConfig {
-	return core.DirectBoot{
+func (f files) config() *api.VMConfig {
+	return api.DirectBoot{
 		Kernel:     f.kernel,
 		Cmdline:    "console=ttyS0 reboot=k panic=1",
 		VCPUs:      1,
@@ -106,7 +106,7 @@ func (f files) config() *core.VMConfig {
 }
 
 // requireState asserts the VM's state as vm.info reports it.
-func requireState(t *testing.T, h core.Hypervisor, want core.VMState) *core.VMInfo {
+func requireState(t *testing.T, h core.Hypervisor, want api.VMState) *api.VMInfo {
 	t.Helper()
 	info, err := h.VMInfo(ctx(t))
 	require.NoError(t, err)
@@ -164,7 +164,7 @@ var bdfPattern = regexp.MustCompile(`^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]
 
 // requireHotPlugged asserts a hot-plug answer and that the device is in
 // the VM's device tree.
-func requireHotPlugged(t *testing.T, h core.Hypervisor, info *core.PciDeviceInfo, err error, idPrefix string) string {
+func requireHotPlugged(t *testing.T, h core.Hypervisor, info *api.PciDeviceInfo, err error, idPrefix string) string {
 	t.Helper()
 	require.NoError(t, err)
 	require.NotNil(t, info, "a hot plug into a running VM answers its PCI info")
@@ -184,22 +184,22 @@ func testLifecycle(t *testing.T, version string) {
 	h, c := v.h, ctx(t)
 	f := newFiles(t)
 	cfg := f.config()
-	cfg.Net = []core.NetConfig{{ID: ptr("net0"), Mac: ptr("12:34:56:78:9a:bc"), Mtu: ptr(1400), NumQueues: ptr(2), QueueSize: ptr(256)}}
+	cfg.Net = []api.NetConfig{{ID: ptr("net0"), Mac: ptr("12:34:56:78:9a:bc"), Mtu: ptr(1400), NumQueues: ptr(2), QueueSize: ptr(256)}}
 	cfg.Memory.Shared = ptr(true)
-	cfg.Rng = &core.RngConfig{Src: "/dev/urandom"}
+	cfg.Rng = &api.RngConfig{Src: "/dev/urandom"}
 
 	ping, err := h.Ping(c)
 	require.NoError(t, err)
 	assert.Equal(t, version, ping.BuildVersion)
 
-	require.NoError(t, h.CreateVM(c, cfg))
-	info := requireState(t, h, core.VMStateCreated)
+	require.NoError(t, h.CreateVM(c, cfg, nil))
+	info := requireState(t, h, api.VMStateCreated)
 	assertSubset(t, asJSON(t, cfg), asJSON(t, info.Config), "config")
 	require.NotNil(t, info.MemoryActualSize)
 	assert.EqualValues(t, 256<<20, *info.MemoryActualSize)
 
 	require.NoError(t, h.BootVM(c))
-	info = requireState(t, h, core.VMStateRunning)
+	info = requireState(t, h, api.VMStateRunning)
 	assertSubset(t, asJSON(t, cfg.Payload), asJSON(t, info.Config.Payload), "config.payload")
 	require.Len(t, info.Config.Disks, 1)
 	require.NotNil(t, info.Config.Disks[0].ID, "CH names the disk at boot")
@@ -211,21 +211,21 @@ func testLifecycle(t *testing.T, version string) {
 	assert.Contains(t, counters, "net0")
 
 	// vCPUs: up to max_vcpus works, above is CH's CPU manager error.
-	require.NoError(t, h.Resize(c, core.VMResize{DesiredVcpus: ptr(2)}))
-	info = requireState(t, h, core.VMStateRunning)
+	require.NoError(t, h.Resize(c, api.VMResize{DesiredVcpus: ptr(2)}))
+	info = requireState(t, h, api.VMStateRunning)
 	assert.Equal(t, 2, info.Config.Cpus.BootVcpus)
-	err = h.Resize(c, core.VMResize{DesiredVcpus: ptr(3)})
+	err = h.Resize(c, api.VMResize{DesiredVcpus: ptr(3)})
 	requireAPIError(t, err, 500, "Error from API", "The VM could not be resized", "Error from CPU manager", "Requested vCPUs exceed maximum")
 
 	// Hot plug and unplug.
 	disk2 := filepath.Join(t.TempDir(), "disk2.img")
 	require.NoError(t, os.WriteFile(disk2, make([]byte, 4096), 0o644))
-	pci, err := h.AddDisk(c, core.DiskConfig{Path: &disk2, Readonly: ptr(true)})
+	pci, err := h.AddDisk(c, api.DiskConfig{Path: &disk2, Readonly: ptr(true)})
 	disk2ID := requireHotPlugged(t, h, pci, err, "_disk")
-	pci, err = h.AddNet(c, core.NetConfig{ID: ptr("net1"), Tap: ptr("tap1")})
+	pci, err = h.AddNet(c, api.NetConfig{ID: ptr("net1"), Tap: ptr("tap1")})
 	assert.Equal(t, "net1", requireHotPlugged(t, h, pci, err, "net1"))
 	require.NoError(t, h.RemoveDevice(c, disk2ID))
-	info = requireState(t, h, core.VMStateRunning)
+	info = requireState(t, h, api.VMStateRunning)
 	assert.NotContains(t, *info.DeviceTree, disk2ID)
 	assert.Len(t, info.Config.Disks, 1)
 	err = h.RemoveDevice(c, disk2ID)
@@ -233,28 +233,28 @@ func testLifecycle(t *testing.T, version string) {
 
 	// Pause, snapshot, resume.
 	require.NoError(t, h.PauseVM(c))
-	requireState(t, h, core.VMStatePaused)
+	requireState(t, h, api.VMStatePaused)
 	snap := t.TempDir()
 	require.NoError(t, h.Snapshot(c, snap))
 	md, err := core.ReadSnapshotMetadata(snap)
 	require.NoError(t, err)
 	assert.Equal(t, version, md.Version)
-	assert.Equal(t, core.HostArch(), md.Arch)
+	assert.Equal(t, runtimeArch(), md.Arch)
 	assert.WithinDuration(t, time.Now(), md.Created, time.Minute)
-	raw, err := os.ReadFile(filepath.Join(snap, core.SnapshotMetadataFile))
+	raw, err := os.ReadFile(filepath.Join(snap, "chvmm-snapshot.json"))
 	require.NoError(t, err)
 	assert.Contains(t, string(raw), `"ch_version": "`+version+`"`)
 	assert.FileExists(t, filepath.Join(snap, "config.json"), "CH's own snapshot files are there too")
 	require.NoError(t, h.ResumeVM(c))
-	requireState(t, h, core.VMStateRunning)
+	requireState(t, h, api.VMStateRunning)
 
 	require.NoError(t, h.RebootVM(c))
-	requireState(t, h, core.VMStateRunning)
+	requireState(t, h, api.VMStateRunning)
 	require.NoError(t, h.ShutdownVM(c))
-	info = requireState(t, h, core.VMStateCreated)
+	info = requireState(t, h, api.VMStateCreated)
 	assert.Equal(t, 2, info.Config.Cpus.BootVcpus, "a shut-down VM keeps its config")
 	require.NoError(t, h.BootVM(c))
-	requireState(t, h, core.VMStateRunning)
+	requireState(t, h, api.VMStateRunning)
 	require.NoError(t, h.PowerButton(c))
 	require.NoError(t, h.NMI(c))
 
@@ -282,9 +282,9 @@ func testErrors(t *testing.T, version string) {
 	_, err = h.VMInfo(c)
 	require.ErrorIs(t, err, core.ErrVMNotCreated)
 
-	require.ErrorIs(t, h.CreateVM(c, nil), core.ErrBadConfig)
-	require.NoError(t, h.CreateVM(c, f.config()))
-	err = h.CreateVM(c, f.config())
+	require.ErrorIs(t, h.CreateVM(c, nil, nil), core.ErrBadConfig)
+	require.NoError(t, h.CreateVM(c, f.config(), nil))
+	err = h.CreateVM(c, f.config(), nil)
 	require.ErrorIs(t, err, core.ErrVMAlreadyCreated)
 	requireAPIError(t, err, 500, "Error from API", "The VM could not be created", "VM is already created")
 
@@ -310,11 +310,11 @@ func testVersionedOperations(t *testing.T, version string) {
 	f := newFiles(t)
 	cfg := f.config()
 	cfg.Disks[0].ID = ptr("root")
-	require.NoError(t, h.CreateVM(c, cfg))
+	require.NoError(t, h.CreateVM(c, cfg, nil))
 	require.NoError(t, h.BootVM(c))
 
 	t.Run("ResizeDisk", func(t *testing.T) {
-		err := h.ResizeDisk(c, core.VMResizeDisk{ID: ptr("root"), DesiredSize: ptr(int64(2 << 20))})
+		err := h.ResizeDisk(c, api.VMResizeDisk{ID: ptr("root"), DesiredSize: ptr(int64(2 << 20))})
 		if !rel.Has("PUT /vm.resize-disk") {
 			require.ErrorIs(t, err, core.ErrUnsupported)
 			assert.ErrorContains(t, err, "first in CH v50.2")
@@ -335,7 +335,7 @@ func testVersionedOperations(t *testing.T, version string) {
 	})
 	t.Run("AddGenericVhostUser", func(t *testing.T) {
 		if !rel.Has("PUT /vm.add-generic-vhost-user") {
-			_, err := h.AddGenericVhostUser(c, core.GenericVhostUserConfig{Socket: "/run/gvu.sock", QueueSizes: []uint16{256}})
+			_, err := h.AddGenericVhostUser(c, api.GenericVhostUserConfig{Socket: "/run/gvu.sock", QueueSizes: []uint16{256}})
 			require.ErrorIs(t, err, core.ErrUnsupported)
 			assert.ErrorContains(t, err, "first in CH v52.0")
 			return
@@ -344,17 +344,28 @@ func testVersionedOperations(t *testing.T, version string) {
 		// (v52.0's spec names them queue_size and virtio_id: apigen's
 		// fix-ups rename them).
 		require.True(t, rel.Has("GenericVhostUserConfig.queue_sizes"))
-		pci, err := h.AddGenericVhostUser(c, core.GenericVhostUserConfig{Socket: "/run/gvu.sock", QueueSizes: []uint16{256}, DeviceType: 26})
+		pci, err := h.AddGenericVhostUser(c, api.GenericVhostUserConfig{Socket: "/run/gvu.sock", QueueSizes: []uint16{256}, DeviceType: 26})
 		requireHotPlugged(t, h, pci, err, "_generic_vhost_user")
 	})
 	t.Run("Coredump", func(t *testing.T) {
 		// Only CH builds with the guest_debug feature serve vm.coredump.
 		w := connect(t, version, chsim.WithGuestDebug())
-		require.NoError(t, w.h.CreateVM(c, f.config()))
+		require.NoError(t, w.h.CreateVM(c, f.config(), nil))
 		require.NoError(t, w.h.BootVM(c))
 		require.NoError(t, w.h.PauseVM(c))
 		dump := filepath.Join(t.TempDir(), "core")
 		require.NoError(t, w.h.Coredump(c, dump))
 		assert.FileExists(t, dump)
 	})
+}
+
+// runtimeArch is CH's name of this machine's architecture.
+func runtimeArch() string {
+	switch runtime.GOARCH {
+	case "amd64":
+		return "x86_64"
+	case "arm64":
+		return "aarch64"
+	}
+	return runtime.GOARCH
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chvmm/chvmm/core"
+	"github.com/chvmm/chvmm/core/api"
 )
 
 // eventLog collects a Process's events until its channel closes.
@@ -56,12 +57,13 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// stop stops p and asserts the VMM exited cleanly (status 0).
+// stop stops p and asserts the VMM exited cleanly (status 0), on request.
 func stop(t *testing.T, p *core.Process) {
 	t.Helper()
 	require.NoError(t, p.Stop(ctx(t)))
-	require.NoError(t, p.Wait())
-	assert.Equal(t, 0, p.ExitCode())
+	exit := p.Wait()
+	assert.Equal(t, core.ExitRequested, exit.Reason)
+	assert.True(t, exit.State.Success(), "%v", exit)
 }
 
 // testProcess runs the lifecycle against cmd/chsim built as a CH binary of
@@ -72,26 +74,26 @@ func testProcess(t *testing.T, version string) {
 	c := ctx(t)
 	f := newFiles(t)
 	dir := t.TempDir()
-	options := []core.ProcessOption{core.WithBinary(bin), core.WithoutKVMCheck()}
+	options := []core.StartOption{core.WithBinary(bin), core.WithoutKVMCheck()}
+	rel, err := core.Lookup(version)
+	require.NoError(t, err)
 
-	p, err := core.StartProcess(c, filepath.Join(dir, "data"), version, filepath.Join(dir, "first.sock"),
-		append(options, core.WithEvents())...)
+	p, err := core.StartProcess(c, rel, filepath.Join(dir, "data"), filepath.Join(dir, "first.sock"), options...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = p.Kill(); _ = p.Wait() })
 	events := collectEvents(p)
-	assert.Equal(t, version, p.Version())
+	assert.Same(t, rel, p.Release())
 	h := p.Hypervisor()
-	require.NotNil(t, h)
-	require.Equal(t, version, h.Release().Version)
+	require.Equal(t, version, h.Release().Version())
 
 	ping, err := h.Ping(c)
 	require.NoError(t, err)
 	assert.Equal(t, p.PID(), ping.PID)
-	require.NoError(t, h.CreateVM(c, f.config()))
+	require.NoError(t, h.CreateVM(c, f.config(), nil))
 	require.NoError(t, h.BootVM(c))
-	requireState(t, h, core.VMStateRunning)
-	require.NoError(t, h.Resize(c, core.VMResize{DesiredVcpus: ptr(2)}))
-	pci, err := h.AddNet(c, core.NetConfig{ID: ptr("tap0")}, tapStandIns(t, 1)...)
+	requireState(t, h, api.VMStateRunning)
+	require.NoError(t, h.Resize(c, api.VMResize{DesiredVcpus: ptr(2)}))
+	pci, err := h.AddNet(c, api.NetConfig{ID: ptr("tap0")}, tapStandIns(t, 1)...)
 	requireHotPlugged(t, h, pci, err, "tap0")
 	require.NoError(t, h.PauseVM(c))
 	snap := t.TempDir()
@@ -99,7 +101,7 @@ func testProcess(t *testing.T, version string) {
 	require.NoError(t, h.ResumeVM(c))
 	require.NoError(t, h.RebootVM(c))
 	require.NoError(t, h.ShutdownVM(c))
-	requireState(t, h, core.VMStateCreated)
+	requireState(t, h, api.VMStateCreated)
 	events.waitFor(t, "vmm:starting", "vm:booted", "vm:resized", "vm:paused", "vm:snapshotted", "vm:resumed", "vm:shutdown")
 
 	stop(t, p)
@@ -112,15 +114,15 @@ func testProcess(t *testing.T, version string) {
 	t.Run("CrashLooksLikeCleanExit", func(t *testing.T) {
 		// Real CH v48: a boot after a boot that failed (missing kernel)
 		// answers 204, then a vCPU fails and the VMM exits with status 0.
-		// Wait alone cannot tell that from a clean shutdown; ExitRequested
-		// can.
-		q, err := core.StartProcess(c, filepath.Join(dir, "data"), version, filepath.Join(dir, "crash.sock"), options...)
+		// Its status cannot tell that from a clean shutdown; the exit
+		// record can.
+		q, err := core.StartProcess(c, rel, filepath.Join(dir, "data"), filepath.Join(dir, "crash.sock"), options...)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = q.Kill(); _ = q.Wait() })
 		hq := q.Hypervisor()
 		cfg := f.config()
 		cfg.Payload.Kernel = ptr(filepath.Join(dir, "no-such-vmlinux"))
-		require.NoError(t, hq.CreateVM(c, cfg))
+		require.NoError(t, hq.CreateVM(c, cfg, nil))
 		var ae *core.APIError
 		require.ErrorAs(t, hq.BootVM(c), &ae)
 		require.NoError(t, hq.BootVM(c), "CH answers 204 to the second boot")
@@ -129,32 +131,32 @@ func testProcess(t *testing.T, version string) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("the VMM did not exit after the second boot")
 		}
-		assert.NoError(t, q.Wait(), "exit status 0, as if clean")
-		assert.Equal(t, 0, q.ExitCode())
-		assert.False(t, q.ExitRequested(), "nobody asked it to exit: the VM is lost")
-		assert.True(t, p.ExitRequested(), "the first VMM was stopped on request")
+		exit := q.Wait()
+		assert.True(t, exit.State.Success(), "exit status 0, as if clean")
+		assert.Equal(t, core.ExitCrashed, exit.Reason, "nobody asked it to exit: the VM is lost (%v)", exit)
+		assert.Equal(t, core.ExitRequested, p.Wait().Reason, "the first VMM was stopped on request")
 	})
 
 	t.Run("RestoreProcess", func(t *testing.T) {
 		md, err := core.ReadSnapshotMetadata(snap)
 		require.NoError(t, err)
 		require.Equal(t, version, md.Version)
-		q, err := core.RestoreProcess(c, filepath.Join(dir, "data"), snap, filepath.Join(dir, "restored.sock"), options...)
+		q, err := core.RestoreProcess(c, filepath.Join(dir, "data"), snap, filepath.Join(dir, "restored.sock"), core.RestoreOptions{}, options...)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = q.Kill(); _ = q.Wait() })
-		assert.Equal(t, version, q.Version())
+		assert.Same(t, rel, q.Release())
 		hq := q.Hypervisor()
-		info := requireState(t, hq, core.VMStatePaused)
+		info := requireState(t, hq, api.VMStatePaused)
 		assert.Equal(t, 2, info.Config.Cpus.BootVcpus, "the snapshot's config")
 		require.NoError(t, hq.ResumeVM(c))
-		requireState(t, hq, core.VMStateRunning)
+		requireState(t, hq, api.VMStateRunning)
 		stop(t, q)
 
 		r, err := core.RestoreProcess(c, filepath.Join(dir, "data"), snap, filepath.Join(dir, "resumed.sock"),
-			append(options, core.WithRestoreOptions(core.RestoreOptions{Resume: true}))...)
+			core.RestoreOptions{Resume: true}, options...)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = r.Kill(); _ = r.Wait() })
-		requireState(t, r.Hypervisor(), core.VMStateRunning)
+		requireState(t, r.Hypervisor(), api.VMStateRunning)
 		stop(t, r)
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chvmm/chvmm/core"
+	"github.com/chvmm/chvmm/core/api"
 )
 
 // minRoundTripShare is the share of the spec's VmConfig leaf fields the
@@ -31,11 +32,11 @@ func testRoundTripEveryField(t *testing.T, version string) {
 	require.NoError(t, err)
 
 	b := newMaxConfig(t, doc)
-	cfg := &core.VMConfig{}
+	cfg := &api.VMConfig{}
 	b.fill(reflect.ValueOf(cfg).Elem(), "VmConfig", "")
 	b.dropBuildFeatureFields(t, h, cfg)
-	require.NoError(t, h.CreateVM(c, cfg))
-	info := requireState(t, h, core.VMStateCreated)
+	require.NoError(t, h.CreateVM(c, cfg, nil))
+	info := requireState(t, h, api.VMStateCreated)
 
 	want := asJSON(t, cfg).(map[string]any)
 	var normalised []string // fields real CH reports differently from how they were sent
@@ -50,9 +51,9 @@ func testRoundTripEveryField(t *testing.T, version string) {
 	if aliases := deprecatedPlatformAliases(t, doc); len(aliases) > 0 {
 		require.NoError(t, h.DeleteVM(c))
 		cfg2 := newFiles(t).config()
-		cfg2.Platform = &core.PlatformConfig{SerialNumber: ptr("RT-OLD-SERIAL"), UUID: ptr("4d3c2b1a-0000-4000-8000-00000000a11a")}
-		require.NoError(t, h.CreateVM(c, cfg2))
-		p := requireState(t, h, core.VMStateCreated).Config.Platform
+		cfg2.Platform = &api.PlatformConfig{SerialNumber: ptr("RT-OLD-SERIAL"), UUID: ptr("4d3c2b1a-0000-4000-8000-00000000a11a")}
+		require.NoError(t, h.CreateVM(c, cfg2, nil))
+		p := requireState(t, h, api.VMStateCreated).Config.Platform
 		require.NotNil(t, p)
 		// vmm/src/vm_config.rs, PlatformConfig: #[serde(default, alias =
 		// "serial_number")] system_serial_number, alias "uuid" for
@@ -445,7 +446,7 @@ func setScalar(f reflect.Value, val any) {
 // build would ignore — those of the igvm, sev_snp and tdx cargo features,
 // which release builds lack (vmm.ping lists io_uring and kvm) — then unsets
 // them, recording why.
-func (b *maxConfig) dropBuildFeatureFields(t *testing.T, h core.Hypervisor, cfg *core.VMConfig) {
+func (b *maxConfig) dropBuildFeatureFields(t *testing.T, h core.Hypervisor, cfg *api.VMConfig) {
 	t.Helper()
 	fields := map[string]func(){
 		"payload.igvm":      func() { cfg.Payload.Igvm = nil },
@@ -460,7 +461,7 @@ func (b *maxConfig) dropBuildFeatureFields(t *testing.T, h core.Hypervisor, cfg 
 		if !slices.Contains(b.set, path) {
 			continue
 		}
-		err := h.CreateVM(ctx(t), cfg)
+		err := h.CreateVM(ctx(t), cfg, nil)
 		require.ErrorIs(t, err, core.ErrUnsupportedField, "core sends %s to a build without its feature", path)
 		require.ErrorContains(t, err, "would ignore")
 		unset()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/chvmm/chvmm/chsim"
 	"github.com/chvmm/chvmm/core"
+	"github.com/chvmm/chvmm/core/api"
 )
 
 // testZeroValues: a field set to its zero value where CH's default is not
@@ -21,24 +22,24 @@ func testZeroValues(t *testing.T, version string) {
 	f := newFiles(t)
 
 	cfg := f.config()
-	cfg.Net = []core.NetConfig{{ID: ptr("net0")}, {ID: ptr("net1"), OffloadTso: ptr(false)}}
+	cfg.Net = []api.NetConfig{{ID: ptr("net0")}, {ID: ptr("net1"), OffloadTso: ptr(false)}}
 	cfg.Cpus.Nested = ptr(false)
 	if !rel.Has("CpusConfig.nested") {
-		err := h.CreateVM(c, cfg)
+		err := h.CreateVM(c, cfg, nil)
 		require.ErrorIs(t, err, core.ErrUnsupportedField, "nested: false on CH %s", version)
 		assert.ErrorContains(t, err, "cpus.nested")
 		assert.ErrorContains(t, err, "first in CH v50.2")
 		cfg.Cpus.Nested = nil
 	}
 	if !rel.Has("NetConfig.offload_tso") {
-		err := h.CreateVM(c, cfg)
+		err := h.CreateVM(c, cfg, nil)
 		require.ErrorIs(t, err, core.ErrUnsupportedField, "offload_tso: false on CH %s", version)
 		assert.ErrorContains(t, err, "net[1].offload_tso")
 		assert.ErrorContains(t, err, "first in CH v49.0")
 		cfg.Net[1].OffloadTso = nil
 	}
-	require.NoError(t, h.CreateVM(c, cfg))
-	info := requireState(t, h, core.VMStateCreated)
+	require.NoError(t, h.CreateVM(c, cfg, nil))
+	info := requireState(t, h, api.VMStateCreated)
 
 	if rel.Has("CpusConfig.nested") {
 		require.NotNil(t, info.Config.Cpus.Nested)
@@ -62,7 +63,7 @@ func testZeroValues(t *testing.T, version string) {
 func otherVersion(version string) string {
 	for _, v := range slices.Backward(chsim.Versions) {
 		if v != version {
-			if r, err := core.Lookup(v); err == nil && r.Version == v {
+			if r, err := core.Lookup(v); err == nil && r.Version() == v {
 				return v
 			}
 		}
@@ -73,23 +74,16 @@ func otherVersion(version string) string {
 	return chsim.Versions[0]
 }
 
-// connectAs starts a simulator of version and talks to it as a client of
-// that version does (see releaseFor), without core.Connect, which needs the
-// version registered.
-func connectAs(t *testing.T, version string) *vmm {
-	t.Helper()
-	rel, err := releaseFor(version)
-	require.NoError(t, err)
-	socket, srv := Start(t, version)
-	return &vmm{h: core.NewHypervisor(rel, socket), srv: srv, socket: socket}
-}
+// connectAs starts a simulator of version and connects to it (the release
+// must be registered: the conformance suite imports every version module).
+func connectAs(t *testing.T, version string) *vmm { return connect(t, version) }
 
 // pausedSnapshot creates, boots and pauses a VM of cfg on h and snapshots
 // it into a new directory.
-func pausedSnapshot(t *testing.T, h core.Hypervisor, cfg *core.VMConfig) string {
+func pausedSnapshot(t *testing.T, h core.Hypervisor, cfg *api.VMConfig) string {
 	t.Helper()
 	c := ctx(t)
-	require.NoError(t, h.CreateVM(c, cfg))
+	require.NoError(t, h.CreateVM(c, cfg, nil))
 	require.NoError(t, h.BootVM(c))
 	require.NoError(t, h.PauseVM(c))
 	dir := t.TempDir()
@@ -106,14 +100,14 @@ func testSnapshotRestore(t *testing.T, version string) {
 	t.Run("SameVersion", func(t *testing.T) {
 		dst := connect(t, version)
 		require.NoError(t, dst.h.Restore(c, snap, core.RestoreOptions{}))
-		info := requireState(t, dst.h, core.VMStatePaused)
+		info := requireState(t, dst.h, api.VMStatePaused)
 		assert.Equal(t, 256<<20, int(info.Config.Memory.Size))
 		require.NoError(t, dst.h.ResumeVM(c))
-		requireState(t, dst.h, core.VMStateRunning)
+		requireState(t, dst.h, api.VMStateRunning)
 
 		again := connect(t, version)
 		require.NoError(t, again.h.Restore(c, snap, core.RestoreOptions{Resume: true, Prefault: true}))
-		requireState(t, again.h, core.VMStateRunning)
+		requireState(t, again.h, api.VMStateRunning)
 
 		err := again.h.Restore(c, snap, core.RestoreOptions{})
 		require.ErrorIs(t, err, core.ErrVMAlreadyCreated, "restore into a VMM that has a VM")
@@ -128,7 +122,7 @@ func testSnapshotRestore(t *testing.T, version string) {
 		assert.Equal(t, "", dst.srv.State(), "a refused snapshot must not reach CH")
 
 		require.NoError(t, dst.h.Restore(c, snap, core.RestoreOptions{Force: true}))
-		requireState(t, dst.h, core.VMStatePaused)
+		requireState(t, dst.h, api.VMStatePaused)
 	})
 	t.Run("NoMetadata", func(t *testing.T) {
 		bare := t.TempDir()
@@ -140,7 +134,7 @@ func testSnapshotRestore(t *testing.T, version string) {
 		dst := connect(t, version)
 		require.ErrorIs(t, dst.h.Restore(c, bare, core.RestoreOptions{}), core.ErrNoSnapshotMetadata)
 		require.NoError(t, dst.h.Restore(c, bare, core.RestoreOptions{Force: true}))
-		requireState(t, dst.h, core.VMStatePaused)
+		requireState(t, dst.h, api.VMStatePaused)
 	})
 }
 
@@ -164,20 +158,20 @@ func testFilePassing(t *testing.T, version string) {
 	v := connect(t, version)
 	h := v.h
 
-	require.NoError(t, h.CreateVM(c, f.config()))
-	pci, err := h.AddNet(c, core.NetConfig{ID: ptr("cold")}, tapStandIns(t, 1)...)
+	require.NoError(t, h.CreateVM(c, f.config(), nil))
+	pci, err := h.AddNet(c, api.NetConfig{ID: ptr("cold")}, tapStandIns(t, 1)...)
 	require.NoError(t, err)
 	assert.Nil(t, pci, "a cold plug answers no PCI info")
 	assert.Equal(t, 1, v.srv.ReceivedFDs())
 	require.NoError(t, h.BootVM(c))
 
-	pci, err = h.AddNet(c, core.NetConfig{ID: ptr("tap0"), NumQueues: ptr(4)}, tapStandIns(t, 2)...)
+	pci, err = h.AddNet(c, api.NetConfig{ID: ptr("tap0"), NumQueues: ptr(4)}, tapStandIns(t, 2)...)
 	requireHotPlugged(t, h, pci, err, "tap0")
 	assert.Equal(t, 3, v.srv.ReceivedFDs(), "the TAP fds went with SCM_RIGHTS")
 
-	_, err = h.AddNet(c, core.NetConfig{ID: ptr("tap0")}, tapStandIns(t, 1)...)
+	_, err = h.AddNet(c, api.NetConfig{ID: ptr("tap0")}, tapStandIns(t, 1)...)
 	requireAPIError(t, err, 500, "Error from API", "The network device could not be added to the VM", "Error validating configuration", "Identifier tap0 is not unique")
-	_, err = h.AddNet(c, core.NetConfig{ID: ptr("nil")}, nil)
+	_, err = h.AddNet(c, api.NetConfig{ID: ptr("nil")}, nil)
 	require.ErrorIs(t, err, core.ErrBadConfig)
 
 	require.NoError(t, h.PauseVM(c))
@@ -190,5 +184,5 @@ func testFilePassing(t *testing.T, version string) {
 		"cold": tapStandIns(t, 1),
 	}, Resume: true}))
 	assert.Equal(t, 3, dst.srv.ReceivedFDs(), "restore passed the new TAP fds")
-	requireState(t, dst.h, core.VMStateRunning)
+	requireState(t, dst.h, api.VMStateRunning)
 }

@@ -3,8 +3,6 @@ package chsimtest
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"slices"
 	"strings"
 	"sync"
 
@@ -105,37 +103,11 @@ func (d *apiDoc) missingAlong(root string, path []string) string {
 	return ""
 }
 
-// endpoints lists the operations of the spec, sorted as core expects.
-func (d *apiDoc) endpoints() []core.Endpoint {
-	var eps []core.Endpoint
-	for path, ops := range d.Paths {
-		for method := range ops {
-			m := strings.ToUpper(method)
-			if m == http.MethodGet || m == http.MethodPut {
-				eps = append(eps, core.Endpoint{Method: m, Path: path})
-			}
-		}
-	}
-	slices.SortFunc(eps, func(a, b core.Endpoint) int {
-		if c := strings.Compare(a.Path, b.Path); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Method, b.Method)
-	})
-	return eps
-}
-
-// releaseFor returns the registered release of version, or, when version is
-// not registered in this test binary (a version module registers only
-// itself), a release made from its spec's endpoints, without field tables.
-// It serves to talk to a simulator of another version than the one tested.
+// releaseFor returns the registered release of version.
 func releaseFor(version string) (*core.Release, error) {
-	if r, err := core.Lookup(version); err == nil && r.Version == version {
-		return r, nil
+	r, err := core.Lookup(version)
+	if err == nil && r.Version() != version {
+		err = fmt.Errorf("CH %s is not registered (Lookup found %s): import its version module", version, r)
 	}
-	d, err := loadDoc(version)
-	if err != nil {
-		return nil, err
-	}
-	return &core.Release{Version: version, Endpoints: d.endpoints()}, nil
+	return r, err
 }

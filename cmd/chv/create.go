@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/chvmm/chvmm/core"
+	"github.com/chvmm/chvmm/core/api"
 )
 
 // createFlags are the flags of `chv create`.
@@ -55,9 +56,9 @@ func runCreate(ctx context.Context, e *env, args []string) error {
 	})
 }
 
-// vmConfig builds the VM config: from --config, or a core.DirectBoot from
+// vmConfig builds the VM config: from --config, or a api.DirectBoot from
 // the flags. visit walks the flags that were set.
-func (cf *createFlags) vmConfig(visit func(func(*flag.Flag))) (*core.VMConfig, error) {
+func (cf *createFlags) vmConfig(visit func(func(*flag.Flag))) (*api.VMConfig, error) {
 	if cf.config != "" {
 		var set []string
 		visit(func(f *flag.Flag) {
@@ -70,7 +71,7 @@ func (cf *createFlags) vmConfig(visit func(func(*flag.Flag))) (*core.VMConfig, e
 		if len(set) > 0 {
 			return nil, usageErrorf("create: --config excludes %s; put them into the JSON config", strings.Join(set, ", "))
 		}
-		var cfg core.VMConfig
+		var cfg api.VMConfig
 		if err := decodeJSONFile(cf.config, "VmConfig", &cfg); err != nil {
 			return nil, err
 		}
@@ -98,26 +99,26 @@ func (cf *createFlags) vmConfig(visit func(func(*flag.Flag))) (*core.VMConfig, e
 		}
 		return p
 	}
-	d := core.DirectBoot{Kernel: abs(cf.kernel), Initramfs: abs(cf.initramfs), Cmdline: cf.cmdline,
+	d := api.DirectBoot{Kernel: abs(cf.kernel), Initramfs: abs(cf.initramfs), Cmdline: cf.cmdline,
 		VCPUs: cf.cpus, MaxVCPUs: cf.maxCPUs, MemoryMiB: mem >> 20}
 	for _, p := range cf.disks {
 		d.Disks = append(d.Disks, abs(p))
 	}
-	mode := core.ConsoleMode("")
+	mode := api.ConsoleMode("")
 	switch strings.ToLower(cf.serial) {
 	case "null", "":
 	case "off":
-		mode = core.ConsoleModeOff
+		mode = api.ConsoleModeOff
 	case "tty":
-		mode = core.ConsoleModeTty
+		mode = api.ConsoleModeTty
 	case "pty":
-		mode = core.ConsoleModePty
+		mode = api.ConsoleModePty
 	default:
 		d.SerialFile = abs(cf.serial)
 	}
 	cfg := d.Config()
 	if mode != "" {
-		cfg.Serial = &core.SerialConfig{Mode: mode}
+		cfg.Serial = &api.SerialConfig{Mode: mode}
 	}
 	return cfg, nil
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/chvmm/chvmm/core"
+	"github.com/chvmm/chvmm/core/api"
 )
 
 // deviceCommands change the VM's resources: resize, add-disk, add-net,
@@ -30,7 +31,7 @@ func runResize(ctx context.Context, e *env, args []string) error {
 	if _, err := e.parse(fs, args, 0); err != nil {
 		return err
 	}
-	var r core.VMResize
+	var r api.VMResize
 	if *cpus > 0 {
 		r.DesiredVcpus = cpus
 	}
@@ -57,7 +58,7 @@ func runResize(ctx context.Context, e *env, args []string) error {
 
 // addDevice runs an add-* call and reports the device CH returns (none for
 // a cold plug into a VM that is not booted).
-func (e *env) addDevice(ctx context.Context, socket string, add func(context.Context, core.Hypervisor) (*core.PciDeviceInfo, error)) error {
+func (e *env) addDevice(ctx context.Context, socket string, add func(context.Context, core.Hypervisor) (*api.PciDeviceInfo, error)) error {
 	h, ctx, done, err := e.connect(ctx, socket)
 	if err != nil {
 		return err
@@ -84,7 +85,7 @@ func runAddDisk(ctx context.Context, e *env, args []string) error {
 	if _, err := e.parse(fs, args, 0); err != nil {
 		return err
 	}
-	var d core.DiskConfig
+	var d api.DiskConfig
 	switch {
 	case *config != "":
 		if err := exclusive(fs, "config", "path", "id", "readonly"); err != nil {
@@ -108,7 +109,7 @@ func runAddDisk(ctx context.Context, e *env, args []string) error {
 			d.Readonly = readonly
 		}
 	}
-	return e.addDevice(ctx, *socket, func(ctx context.Context, h core.Hypervisor) (*core.PciDeviceInfo, error) {
+	return e.addDevice(ctx, *socket, func(ctx context.Context, h core.Hypervisor) (*api.PciDeviceInfo, error) {
 		return h.AddDisk(ctx, d)
 	})
 }
@@ -125,7 +126,7 @@ func runAddNet(ctx context.Context, e *env, args []string) error {
 	if _, err := e.parse(fs, args, 0); err != nil {
 		return err
 	}
-	var n core.NetConfig
+	var n api.NetConfig
 	if *config != "" {
 		if err := exclusive(fs, "config", "tap", "mac", "ip", "mask", "id"); err != nil {
 			return err
@@ -144,7 +145,7 @@ func runAddNet(ctx context.Context, e *env, args []string) error {
 			}
 		}
 	}
-	return e.addDevice(ctx, *socket, func(ctx context.Context, h core.Hypervisor) (*core.PciDeviceInfo, error) {
+	return e.addDevice(ctx, *socket, func(ctx context.Context, h core.Hypervisor) (*api.PciDeviceInfo, error) {
 		return h.AddNet(ctx, n)
 	})
 }

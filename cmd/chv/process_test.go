@@ -15,6 +15,7 @@ import (
 
 	"github.com/chvmm/chvmm/chsim/chsimtest"
 	"github.com/chvmm/chvmm/core"
+	"github.com/chvmm/chvmm/core/api"
 )
 
 // foreground is `chv start` running in the foreground.
@@ -178,7 +179,7 @@ func TestRestoreVersionLock(t *testing.T) {
 	assert.Equal(t, "v50.2", proc.Version)
 	assert.Equal(t, "Paused", proc.State)
 	assert.Equal(t, "snap", proc.Snapshot)
-	var info core.VMInfo
+	var info api.VMInfo
 	okJSON(t, d, &info, "info", "--socket", sock)
 	assert.Equal(t, int64(256<<20), info.Config.Memory.Size)
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/chvmm/chvmm/core"
+	"github.com/chvmm/chvmm/core/api"
 )
 
 // vmCommands talk to a running VMM about its VM: ping, info, counters,
@@ -76,12 +77,12 @@ func (e *env) connect(ctx context.Context, socket string) (core.Hypervisor, cont
 
 // actionJSON is the result of a command that changes the VM or VMM.
 type actionJSON struct {
-	Action  string              `json:"action"`
-	Socket  string              `json:"socket"`
-	Version string              `json:"version"`
-	State   string              `json:"state,omitempty"`
-	Device  *core.PciDeviceInfo `json:"device,omitempty"`
-	Detail  string              `json:"detail,omitempty"`
+	Action  string             `json:"action"`
+	Socket  string             `json:"socket"`
+	Version string             `json:"version"`
+	State   string             `json:"state,omitempty"`
+	Device  *api.PciDeviceInfo `json:"device,omitempty"`
+	Detail  string             `json:"detail,omitempty"`
 }
 
 // action runs do against the VMM at socket and reports it, with the VM's
@@ -179,7 +180,7 @@ func runInfo(ctx context.Context, e *env, args []string) error {
 }
 
 // printVMInfo writes the main facts of a VM, then its device tree.
-func printVMInfo(w io.Writer, version string, info *core.VMInfo) {
+func printVMInfo(w io.Writer, version string, info *api.VMInfo) {
 	c := info.Config
 	t := newTable(w)
 	t.row("version", version)
@@ -248,7 +249,7 @@ func runCounters(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("counters: %w", err)
 	}
 	if counters == nil {
-		counters = core.VMCounters{}
+		counters = api.VMCounters{}
 	}
 	return e.emit(counters, func(w io.Writer) {
 		t := newTable(w)

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chvmm/chvmm/core"
+	"github.com/chvmm/chvmm/core/api"
 )
 
 // TestVMLifecycle drives one simulated VMM through every VM command, human
@@ -43,9 +44,9 @@ func TestVMLifecycle(t *testing.T) {
 		"--cmdline", "console=ttyS0", "--cpus", "2", "--max-cpus", "4", "--memory", "1G", "--serial", "serial.log")
 	assert.Equal(t, actionJSON{Action: "create", Socket: sock, Version: "v50.2", State: "Created"}, act)
 
-	var info core.VMInfo
+	var info api.VMInfo
 	okJSON(t, d, &info, "info", "--socket", sock)
-	assert.Equal(t, core.VMState("Created"), info.State)
+	assert.Equal(t, api.VMState("Created"), info.State)
 	require.NotNil(t, info.Config.Memory)
 	assert.Equal(t, int64(1<<30), info.Config.Memory.Size)
 	assert.Equal(t, 2, info.Config.Cpus.BootVcpus)
@@ -54,7 +55,7 @@ func TestVMLifecycle(t *testing.T) {
 	assert.Equal(t, initramfs, *info.Config.Payload.Initramfs)
 	assert.Equal(t, "console=ttyS0", *info.Config.Payload.Cmdline)
 	require.NotNil(t, info.Config.Serial)
-	assert.Equal(t, core.ConsoleModeFile, info.Config.Serial.Mode)
+	assert.Equal(t, api.ConsoleModeFile, info.Config.Serial.Mode)
 	assert.Equal(t, filepath.Join(d, "serial.log"), *info.Config.Serial.File)
 
 	// boot, human info
@@ -81,7 +82,7 @@ func TestVMLifecycle(t *testing.T) {
 	r = ok(t, d, "add-net", "--socket", sock, "--tap", "tap0", "--mac", "52:54:00:12:34:56")
 	assert.Regexp(t, `(?m)^device\s+_net\d+$`, r.stdout)
 
-	var counters core.VMCounters
+	var counters api.VMCounters
 	okJSON(t, d, &counters, "counters", "--socket", sock)
 	assert.Contains(t, counters, "data0")
 	r = ok(t, d, "counters", "--socket", sock)
@@ -168,7 +169,7 @@ func TestCreateFromConfig(t *testing.T) {
 	var act actionJSON
 	okJSON(t, d, &act, "create", "--socket", sock, "--config", good)
 	assert.Equal(t, "Created", act.State)
-	var info core.VMInfo
+	var info api.VMInfo
 	okJSON(t, d, &info, "info", "--socket", sock)
 	assert.Equal(t, int64(256<<20), info.Config.Memory.Size)
 	assert.Equal(t, "console=hvc0", *info.Config.Payload.Cmdline)
