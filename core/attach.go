@@ -111,7 +111,7 @@ func Attach(ctx context.Context, h Handle, options ...AttachOption) (*Process, e
 	}
 	p.socket, _ = statSocket(h.Socket)
 	p.events = newEventHub(sv.logger)
-	shutdownRequests.Store(h.Socket, &p.requested)
+	shutdownRequests.Store(h.Socket, &p.exitFlags)
 	readEvents := func() {}
 	if h.EventsPath != "" {
 		// Only events from now on: what happened before is history.

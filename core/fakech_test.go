@@ -174,6 +174,11 @@ func runFakeCH(args []string) int {
 	mux.HandleFunc("GET /api/v1/vm.info", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = fmt.Fprintf(w, `{"config":{"payload":{}},"state":%q}`, state.Load())
 	})
+	mux.HandleFunc("PUT /api/v1/vm.send-migration", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+		w.(http.Flusher).Flush()
+		go func() { time.Sleep(30 * time.Millisecond); syscall.Exit(0) }() // the VM moved: CH ends the sender
+	})
 	mux.HandleFunc("PUT /api/v1/vm.power-button", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		w.(http.Flusher).Flush()

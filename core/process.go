@@ -80,8 +80,9 @@ type Process struct {
 	log         *slog.Logger
 	stopTimeout time.Duration
 	events      *eventHub
-	// requested: this program asked the VMM to exit (see ExitRequested).
-	requested atomic.Bool
+	// requested: this program asked the VMM to exit (see ExitRequested);
+	// migrated: it sent the VM away (vm.send-migration answered 2xx).
+	exitFlags
 
 	cmd      *exec.Cmd      // nil when attached
 	pidfd    *os.File       // attached: the process, for signals; nil once exited
@@ -316,11 +317,15 @@ func (p *Process) finish(state *os.ProcessState, detail string) {
 		output = readLogTail(p.handle.LogPath, 0)
 	}
 	p.exit = classifyExit(state, p.requested.Load(), p.events.sawShutdown(), output)
+	if p.exit.Reason != ExitRequested && p.migrated.Load() && state != nil && state.Success() {
+		// CH ends the sender's VMM once its VM has moved.
+		p.exit.Reason, p.exit.Detail = ExitRequested, "its VM moved to another VMM (vm.send-migration)"
+	}
 	if p.exit.Detail == "" {
 		p.exit.Detail = detail
 	}
 	p.events.close()
-	shutdownRequests.CompareAndDelete(p.handle.Socket, &p.requested)
+	shutdownRequests.CompareAndDelete(p.handle.Socket, &p.exitFlags)
 	if p.socket != (socketID{}) {
 		removeSocket(p.handle.Socket, p.socket)
 	}
@@ -333,16 +338,34 @@ func (p *Process) finish(state *os.ProcessState, detail string) {
 	close(p.done)
 }
 
+// exitFlags record what this program asked of a supervised VMM that ends
+// it.
+type exitFlags struct {
+	requested atomic.Bool // an exit: Stop, Kill, vmm.shutdown, the lifetime's end
+	migrated  atomic.Bool // its VM sent away: vm.send-migration succeeded
+}
+
 // shutdownRequests maps the socket path of each supervised VMM to its
-// Process's requested flag: a vmm.shutdown sent through chvmm's transport
-// to that socket, by any Hypervisor or typed client, marks the exit as
-// requested. Entries go when their VMM exits.
-var shutdownRequests sync.Map // socket path → *atomic.Bool
+// Process's exitFlags: a vmm.shutdown or vm.send-migration sent through
+// chvmm's transport to that socket, by any Hypervisor or typed client,
+// marks the exit that follows as requested. Entries go when their VMM
+// exits.
+var shutdownRequests sync.Map // socket path → *exitFlags
 
 // markShutdownRequested is called by the transport before it sends
 // vmm.shutdown to socket.
 func markShutdownRequested(socket string) {
 	if v, ok := shutdownRequests.Load(socket); ok {
-		v.(*atomic.Bool).Store(true)
+		v.(*exitFlags).requested.Store(true)
+	}
+}
+
+// markMigrated is called by the transport when vm.send-migration to socket
+// succeeded. (From v53.0 CH answers before the migration ends; if it then
+// fails, the VMM keeps running, and a later exit of its own still counts
+// as requested: the one case chvmm cannot tell.)
+func markMigrated(socket string) {
+	if v, ok := shutdownRequests.Load(socket); ok {
+		v.(*exitFlags).migrated.Store(true)
 	}
 }

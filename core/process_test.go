@@ -277,6 +277,14 @@ func TestWhyDidItEnd(t *testing.T) {
 			assert.Equal(t, ExitRequested, p.Wait().Reason)
 		})
 	}
+	t.Run("the VM migrated away", func(t *testing.T) {
+		p, err := startFake(t, t.Context())
+		require.NoError(t, err)
+		require.NoError(t, p.Hypervisor().SendMigration(t.Context(), api.SendMigrationData{DestinationURL: "unix:/x"}))
+		exit := p.Wait()
+		assert.Equal(t, ExitRequested, exit.Reason)
+		assert.Contains(t, exit.Detail, "moved to another VMM")
+	})
 	for _, tc := range []struct {
 		button string
 		reason ExitReason

@@ -234,7 +234,7 @@ func launch(cfg *startConfig, rel *Release, bin *os.File, socketPath string) (*P
 	}
 	p.events = newEventHub(cfg.logger)
 	p.h = newVMMClient(rel, socketPath, cfg.logger)
-	shutdownRequests.Store(socketPath, &p.requested)
+	shutdownRequests.Store(socketPath, &p.exitFlags)
 	supervisedChildren.Store(p.PID(), struct{}{})
 	if evRead != nil {
 		go p.superviseChild(func() { readEvents(evRead, started, p.events, p.log); evRead.Close() })

@@ -101,6 +101,9 @@ func (t *apiTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("%s: %w", op, err) // a dial error, or ctx's
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if req.Method == http.MethodPut && strings.HasSuffix(req.URL.Path, "/vm.send-migration") {
+			markMigrated(t.socket)
+		}
 		return resp, nil
 	}
 	defer resp.Body.Close()

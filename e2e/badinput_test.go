@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/chvmm/chvmm/chsim/chsimtest"
 	"github.com/chvmm/chvmm/core"
 	"github.com/chvmm/chvmm/core/api"
+	v48 "github.com/chvmm/chvmm/versions/v48"
 )
 
 // The bad-input rows already covered in core (not repeated here):
@@ -39,27 +41,32 @@ import (
 // The rows below add what goes through the public entry points
 // (StartProcess, Hypervisor) and the answers core's tables lack.
 
-// TestBadVersionsAtStart: StartProcess refuses unknown and malformed
-// versions and constraints before anything runs.
+// TestBadVersionsAtStart: Lookup refuses unknown and malformed versions
+// and constraints, and StartProcess a release without a binary or a binary
+// of another release, before anything runs.
 func TestBadVersionsAtStart(t *testing.T) {
 	sim := simBinary(t, simVersion)
+	for version, want := range map[string]error{
+		"v1.0":        core.ErrUnknownVersion,
+		"99":          core.ErrUnknownVersion,
+		"> 99, < 100": core.ErrUnknownVersion,
+		"vx.y":        core.ErrBadVersion,
+		">= 49, <":    core.ErrBadVersion,
+		"v50.2-rc1":   core.ErrBadVersion,
+		"v48.0+build": core.ErrBadVersion,
+		"~> ~> 50":    core.ErrBadVersion,
+	} {
+		_, err := core.Lookup(version)
+		require.ErrorIs(t, err, want, version)
+	}
 	tests := []struct {
 		version string
 		binary  string // WithBinary, if any
 		want    error
 	}{
-		{version: "v1.0", want: core.ErrUnknownVersion},
-		{version: "99", want: core.ErrUnknownVersion},
-		{version: "> 99, < 100", want: core.ErrUnknownVersion},
-		{version: "vx.y", want: core.ErrBadVersion},
-		{version: ">= 49, <", want: core.ErrBadVersion},
-		{version: "v50.2-rc1", want: core.ErrBadVersion},
-		{version: "v48.0+build", want: core.ErrBadVersion},
-		{version: "~> ~> 50", want: core.ErrBadVersion},
 		{version: "v53.0", want: core.ErrNoBinary}, // registered, but no binary embedded in this build
 		{version: "v48.0", binary: sim, want: core.ErrVersionMismatch},
 		{version: "< 53", binary: sim, want: core.ErrVersionMismatch},
-		{version: "vx.y", binary: sim, want: core.ErrBadVersion},
 	}
 	for _, tt := range tests {
 		name := tt.version
@@ -67,26 +74,22 @@ func TestBadVersionsAtStart(t *testing.T) {
 			name += " with a v53.0 binary"
 		}
 		t.Run(name, func(t *testing.T) {
-			if tt.want == core.ErrNoBinary {
-				rel, err := core.Lookup(tt.version)
-				require.NoError(t, err)
-				if rel.HasBinary(core.HostArch()) {
-					t.Skip("this build embeds a " + tt.version + " binary")
-				}
+			rel, err := core.Lookup(tt.version)
+			require.NoError(t, err)
+			if tt.want == core.ErrNoBinary && rel.HasBinary() {
+				t.Skip("this build embeds a " + tt.version + " binary")
 			}
 			dir := t.TempDir()
 			sock := filepath.Join(dir, "api.sock")
-			opts := []core.ProcessOption{core.WithoutKVMCheck()}
+			opts := []core.StartOption{core.WithoutKVMCheck()}
 			if tt.binary != "" {
 				opts = append(opts, core.WithBinary(tt.binary))
 			}
-			p, err := core.StartProcess(t.Context(), dir, tt.version, sock, opts...)
+			p, err := core.StartProcess(t.Context(), rel, dir, sock, opts...)
 			require.ErrorIs(t, err, tt.want)
 			assert.Nil(t, p)
 			assert.NoFileExists(t, sock)
-			if tt.binary == "" {
-				assert.NoDirExists(t, filepath.Join(dir, "logs"), "nothing was started")
-			}
+			assert.NoDirExists(t, filepath.Join(dir, "logs"), "nothing was started")
 		})
 	}
 }
@@ -97,7 +100,7 @@ func TestSocketPath200Bytes(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, strings.Repeat("s", 200-len(dir)-1))
 	require.Len(t, sock, 200)
-	_, err := core.StartProcess(t.Context(), dir, "", sock, simOptions(simBinary(t, simVersion))...)
+	_, err := core.StartProcess(t.Context(), simRelease(), dir, sock, simOptions(simBinary(t, simVersion))...)
 	require.ErrorIs(t, err, core.ErrSocketPathTooLong)
 	assert.Contains(t, err.Error(), "200 bytes")
 	assert.NoFileExists(t, sock)
@@ -107,16 +110,19 @@ func TestSocketPath200Bytes(t *testing.T) {
 // refused with a specific error.
 func TestMalformedVMConfig(t *testing.T) {
 	sock48, _ := chsimtest.Start(t, "v48.0")
-	rel48, err := core.Lookup("v48.0")
+	h48, err := core.Connect(t.Context(), sock48)
 	require.NoError(t, err)
-	h48 := core.NewHypervisor(rel48, sock48)
+	t.Cleanup(func() { h48.Close() })
 
 	t.Run("not JSON, to the VMM", func(t *testing.T) {
 		// This request violates the spec on purpose: do not fail on it.
 		sock, _ := chsimtest.Start(t, "v48.0", chsim.WithViolationHook(func(chsim.Violation) {}))
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodPut, core.APIBaseURL+"/vm.create", strings.NewReader(`{"cpus":`))
+		h, err := core.Connect(t.Context(), sock)
 		require.NoError(t, err)
-		_, err = core.NewHTTPClient(sock).Do(req)
+		defer h.Close()
+		api48, err := core.ClientAs[*v48.ClientWithResponses](h)
+		require.NoError(t, err)
+		_, err = api48.CreateVMWithBodyWithResponse(t.Context(), "application/json", strings.NewReader(`{"cpus":`))
 		var apiErr *core.APIError
 		require.ErrorAs(t, err, &apiErr)
 		assert.Equal(t, http.StatusBadRequest, apiErr.StatusCode)
@@ -131,19 +137,19 @@ func TestMalformedVMConfig(t *testing.T) {
 		require.ErrorAs(t, json.Unmarshal([]byte(`{"cpus":{"boot_vcpus":"two"}}`), &cfg), &typ)
 	})
 	t.Run("nil config", func(t *testing.T) {
-		require.ErrorIs(t, h48.CreateVM(t.Context(), nil), core.ErrBadConfig)
+		require.ErrorIs(t, h48.CreateVM(t.Context(), nil, nil), core.ErrBadConfig)
 	})
 	t.Run("field the release lacks", func(t *testing.T) {
 		cfg := createBootInfoVM("/vmlinux").Config()
 		cfg.GenericVhostUser = []api.GenericVhostUserConfig{{Socket: "/run/vhost.sock", QueueSizes: []uint16{256}}}
-		err := h48.CreateVM(t.Context(), cfg)
+		err := h48.CreateVM(t.Context(), cfg, nil)
 		require.ErrorIs(t, err, core.ErrUnsupportedField)
 		assert.Contains(t, err.Error(), "generic_vhost_user")
 		_, err = h48.VMInfo(t.Context())
 		require.ErrorIs(t, err, core.ErrVMNotCreated, "nothing was sent")
 	})
 	t.Run("kernel that does not exist", func(t *testing.T) {
-		require.NoError(t, h48.CreateVM(t.Context(), createBootInfoVM(filepath.Join(t.TempDir(), "absent")).Config()))
+		require.NoError(t, h48.CreateVM(t.Context(), createBootInfoVM(filepath.Join(t.TempDir(), "absent")).Config(), nil))
 		var apiErr *core.APIError
 		require.ErrorAs(t, h48.BootVM(t.Context()), &apiErr)
 		assert.Equal(t, http.StatusInternalServerError, apiErr.StatusCode)
@@ -162,15 +168,20 @@ func TestOddAnswers(t *testing.T) {
 		status   int
 		body     string
 		is       error
+		isNot    error
 		messages []string
 		wantBody string
 		trunc    bool
 	}{
 		{name: "400 empty", status: 400, body: ""},
 		{name: "400 not JSON", status: 400, body: "bad request", wantBody: "bad request"},
-		{name: "404 empty", status: 404, body: "", is: core.ErrUnknownEndpoint},
-		{name: "404 not JSON", status: 404, body: "<h1>no</h1>", is: core.ErrUnknownEndpoint, wantBody: "<h1>no</h1>"},
-		{name: "404 huge", status: 404, body: huge, is: core.ErrUnknownEndpoint, trunc: true},
+		// Only CH's router's own 404 ["Not Found"] is an unknown endpoint.
+		{name: "404 router", status: 404, body: `["Not Found"]`, is: core.ErrUnknownEndpoint, messages: []string{"Not Found"}},
+		{name: "404 empty", status: 404, body: "", isNot: core.ErrUnknownEndpoint},
+		{name: "404 not JSON", status: 404, body: "<h1>no</h1>", isNot: core.ErrUnknownEndpoint, wantBody: "<h1>no</h1>"},
+		{name: "404 huge", status: 404, body: huge, isNot: core.ErrUnknownEndpoint, trunc: true},
+		{name: "404 VM not created (v53)", status: 404, body: `["Error from API","The VM info is not available","VM is not created"]`,
+			is: core.ErrVMNotCreated, isNot: core.ErrUnknownEndpoint, messages: []string{"Error from API", "The VM info is not available", "VM is not created"}},
 		{name: "429 not JSON", status: 429, body: "slow down", is: core.ErrTooManyRequests, wantBody: "slow down"},
 		{name: "429 JSON", status: 429, body: `["Too many requests"]`, is: core.ErrTooManyRequests, messages: []string{"Too many requests"}},
 		{name: "500 empty", status: 500, body: ""},
@@ -199,6 +210,9 @@ func TestOddAnswers(t *testing.T) {
 				if tt.is != nil {
 					assert.ErrorIs(t, err, tt.is)
 				}
+				if tt.isNot != nil {
+					assert.NotErrorIs(t, err, tt.isNot)
+				}
 				assert.Equal(t, tt.messages, apiErr.Messages)
 				if tt.wantBody != "" {
 					assert.Equal(t, tt.wantBody, apiErr.Body)
@@ -222,7 +236,7 @@ func TestVMMNeverAnswers(t *testing.T) {
 		for _, call := range []func(context.Context) error{
 			func(ctx context.Context) error { _, err := h.VMInfo(ctx); return err },
 			h.BootVM,
-			func(ctx context.Context) error { return h.CreateVM(ctx, createBootInfoVM("/k").Config()) },
+			func(ctx context.Context) error { return h.CreateVM(ctx, createBootInfoVM("/k").Config(), nil) },
 		} {
 			ctx, cancel := context.WithTimeout(t.Context(), 150*time.Millisecond)
 			start := time.Now()
@@ -239,7 +253,7 @@ func TestVMMNeverAnswers(t *testing.T) {
 		require.NoError(t, os.WriteFile(bin, []byte("#!/bin/sh\n[ \"$1\" = --version ] && { echo 'cloud-hypervisor v53.0'; exit 0; }\nexec sleep 60\n"), 0o755))
 		dir := t.TempDir()
 		start := time.Now()
-		p, err := core.StartProcess(t.Context(), dir, "", filepath.Join(dir, "api.sock"),
+		p, err := core.StartProcess(t.Context(), simRelease(), dir, filepath.Join(dir, "api.sock"),
 			core.WithBinary(bin), core.WithoutKVMCheck(), core.WithStartTimeout(300*time.Millisecond))
 		require.ErrorIs(t, err, core.ErrNotReady)
 		var startErr *core.StartError
@@ -305,7 +319,15 @@ func fakeVMM(t *testing.T, handler http.Handler) core.Hypervisor {
 	sock := filepath.Join(t.TempDir(), "api.sock")
 	l, err := net.Listen("unix", sock)
 	require.NoError(t, err)
-	srv := &http.Server{Handler: handler}
+	var pinged atomic.Bool
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v1/vmm.ping" && pinged.CompareAndSwap(false, true) {
+			w.Header().Set("Connection", "close")
+			_, _ = io.WriteString(w, `{"build_version":"v53.0","version":"53.0.0","pid":1,"features":[]}`)
+			return
+		}
+		handler.ServeHTTP(w, r)
+	})}
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return hypervisorOf(t, sock)
@@ -329,9 +351,17 @@ func fakeRawVMM(t *testing.T, serve func(net.Conn)) core.Hypervisor {
 			}
 			mu.Lock()
 			conns = append(conns, c)
+			first := len(conns) == 1
 			mu.Unlock()
 			wg.Go(func() {
 				defer c.Close()
+				if first { // Connect's ping
+					br := bufio.NewReader(c)
+					for line, err := br.ReadString('\n'); err == nil && line != "\r\n"; line, err = br.ReadString('\n') {
+					}
+					_, _ = io.WriteString(c, pingAnswer)
+					return
+				}
 				serve(c)
 			})
 		}
@@ -348,10 +378,18 @@ func fakeRawVMM(t *testing.T, serve func(net.Conn)) core.Hypervisor {
 	return hypervisorOf(t, sock)
 }
 
+// hypervisorOf connects to the odd server at sock, which answered the
+// ping Connect sends (pinged) before it misbehaves.
 func hypervisorOf(t *testing.T, sock string) core.Hypervisor {
 	t.Helper()
-	rel, err := core.Lookup(simVersion)
+	h, err := core.Connect(t.Context(), sock)
 	require.NoError(t, err)
-	h := core.NewHypervisor(rel, sock)
+	t.Cleanup(func() { h.Close() })
 	return h
 }
+
+// pingAnswer is what the odd servers answer to Connect's first ping: CH
+// v53.0, and the connection closes, so that the calls under test come on
+// connections of their own.
+const pingAnswer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: 66\r\n\r\n" +
+	`{"build_version":"v53.0","version":"53.0.0","pid":1,"features":[]}`

@@ -17,6 +17,7 @@ import (
 
 	"github.com/chvmm/chvmm/core"
 	"github.com/chvmm/chvmm/core/api"
+	"github.com/chvmm/chvmm/core/driver"
 	v53 "github.com/chvmm/chvmm/versions/v53"
 )
 
@@ -43,7 +44,7 @@ func BenchmarkStartToReady(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		p, err := core.StartProcess(ctx, dir, "", sock, simOptions(bin)...)
+		p, err := core.StartProcess(ctx, simRelease(), dir, sock, simOptions(bin)...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -86,16 +87,14 @@ func BenchmarkExecToListenBaseline(b *testing.B) {
 	}
 }
 
-// BenchmarkPing is core.Ping over core.NewHTTPClient (keep-alive), which
-// decodes the answer.
+// BenchmarkPing is Hypervisor.Ping (keep-alive), which decodes the answer.
 func BenchmarkPing(b *testing.B) {
 	p := startSim(b, simBinary(b, simVersion))
-	client := core.NewHTTPClient(p.SocketPath())
-	defer client.CloseIdleConnections()
+	h := p.Hypervisor()
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := core.Ping(ctx, client); err != nil {
+		if _, err := h.Ping(ctx); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -123,7 +122,7 @@ func rawUnixClient(sock string, keepAlive bool) *http.Client {
 // rawGetPing is GET /vmm.ping with bare net/http, decoding the answer the
 // same way core.Ping does.
 func rawGetPing(ctx context.Context, client *http.Client) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, core.APIBaseURL+"/vmm.ping", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, driver.BaseURL+"/vmm.ping", nil)
 	if err != nil {
 		return err
 	}
@@ -158,7 +157,7 @@ func BenchmarkRawHTTPPing(b *testing.B) {
 	}
 }
 
-// BenchmarkPingDialPerRequest is core.Ping over a client that disables
+// BenchmarkPingDialPerRequest is the raw ping over a client that disables
 // keep-alives: one connection per request, what keep-alive saves.
 func BenchmarkPingDialPerRequest(b *testing.B) {
 	p := startSim(b, simBinary(b, simVersion))
@@ -166,7 +165,7 @@ func BenchmarkPingDialPerRequest(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := core.Ping(ctx, client); err != nil {
+		if err := rawGetPing(ctx, client); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -196,12 +195,12 @@ func BenchmarkConcurrentStart100(b *testing.B) {
 					errs[i] = err
 					return
 				}
-				p, err := core.StartProcess(ctx, dir, "", filepath.Join(dir, "api.sock"), simOptions(bin)...)
+				p, err := core.StartProcess(ctx, simRelease(), dir, filepath.Join(dir, "api.sock"), simOptions(bin)...)
 				if err != nil {
 					errs[i] = err
 					return
 				}
-				if _, err := p.Ping(ctx); err != nil {
+				if _, err := p.Hypervisor().Ping(ctx); err != nil {
 					errs[i] = fmt.Errorf("ping: %w", err)
 				}
 				if err := p.Stop(ctx); err != nil {
@@ -233,7 +232,7 @@ func BenchmarkCreateBootInfo(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := h.CreateVM(ctx, cfg); err != nil {
+		if err := h.CreateVM(ctx, cfg, nil); err != nil {
 			b.Fatal(err)
 		}
 		if err := h.BootVM(ctx); err != nil {
@@ -256,7 +255,7 @@ func BenchmarkCreateBootInfo(b *testing.B) {
 // BenchmarkCreateBootInfo: the same calls through the generated v53 client.
 func BenchmarkCreateBootInfoRawClient(b *testing.B) {
 	p := startSim(b, simBinary(b, simVersion))
-	c, err := v53.NewClient(p.SocketPath())
+	c, err := core.ClientAs[*v53.ClientWithResponses](p.Hypervisor())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,12 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"sync"
 	"testing"
 
@@ -18,6 +18,12 @@ import (
 
 	"github.com/chvmm/chvmm/core"
 	"github.com/chvmm/chvmm/core/api"
+	v48 "github.com/chvmm/chvmm/versions/v48"
+	v49 "github.com/chvmm/chvmm/versions/v49"
+	v50 "github.com/chvmm/chvmm/versions/v50"
+	v51 "github.com/chvmm/chvmm/versions/v51"
+	v52 "github.com/chvmm/chvmm/versions/v52"
+	v53 "github.com/chvmm/chvmm/versions/v53"
 )
 
 // FuzzConstraint: core.Lookup of any string never panics; it either finds a
@@ -41,19 +47,25 @@ func FuzzConstraint(f *testing.F) {
 			return
 		}
 		require.Contains(t, core.Releases(), r)
-		again, err := core.Lookup(r.Version)
+		again, err := core.Lookup(r.Version())
 		require.NoError(t, err)
 		require.Same(t, r, again)
 	})
 }
 
-// captureServer answers every request 204 and keeps the last request body.
+// captureServer answers vmm.ping as CH version, every other request 204,
+// and keeps the last request body.
 type captureServer struct {
-	mu   sync.Mutex
-	body []byte
+	version string
+	mu      sync.Mutex
+	body    []byte
 }
 
 func (s *captureServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/api/v1/vmm.ping" {
+		_, _ = fmt.Fprintf(w, `{"build_version":%q,"version":%q,"pid":1,"features":["kvm"]}`, s.version, s.version)
+		return
+	}
 	body, _ := io.ReadAll(r.Body)
 	s.mu.Lock()
 	s.body = body
@@ -68,12 +80,12 @@ func (s *captureServer) last() []byte {
 }
 
 // serveCapture serves a captureServer on a unix socket until tb ends.
-func serveCapture(tb testing.TB) (string, *captureServer) {
+func serveCapture(tb testing.TB, version string) (string, *captureServer) {
 	tb.Helper()
 	sock := filepath.Join(tb.TempDir(), "capture.sock")
 	l, err := net.Listen("unix", sock)
 	require.NoError(tb, err)
-	cs := &captureServer{}
+	cs := &captureServer{version: version}
 	srv := &http.Server{Handler: cs}
 	go func() { _ = srv.Serve(l) }()
 	tb.Cleanup(func() { _ = srv.Close() })
@@ -105,17 +117,27 @@ func FuzzVMConfigConvert(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	sock, capture := serveCapture(f)
 	type target struct {
-		rel *core.Release
-		h   core.Hypervisor
-		vm  reflect.Type
+		rel     *core.Release
+		h       core.Hypervisor
+		vm      reflect.Type
+		capture *captureServer
+	}
+	// Each release's own generated VmConfig.
+	vmConfigs := map[string]reflect.Type{
+		"v48.0": reflect.TypeFor[v48.VmConfig](), "v49.0": reflect.TypeFor[v49.VmConfig](),
+		"v50.2": reflect.TypeFor[v50.VmConfig](), "v51.2": reflect.TypeFor[v51.VmConfig](),
+		"v52.0": reflect.TypeFor[v52.VmConfig](), "v53.0": reflect.TypeFor[v53.VmConfig](),
 	}
 	var targets []target
 	for _, r := range core.Releases() {
-		vm, ok := r.Schemas["VmConfig"]
-		require.True(f, ok, "%s has no VmConfig schema", r)
-		targets = append(targets, target{rel: r, h: core.NewHypervisor(r, sock), vm: vm})
+		vm, ok := vmConfigs[r.Version()]
+		require.True(f, ok, "no generated VmConfig for %s", r)
+		sock, capture := serveCapture(f, r.Version())
+		h, err := core.Connect(context.Background(), sock)
+		require.NoError(f, err)
+		f.Cleanup(func() { h.Close() })
+		targets = append(targets, target{rel: r, h: h, vm: vm, capture: capture})
 	}
 	require.Len(f, targets, 6, "every release chvmm ships is registered")
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -127,14 +149,14 @@ func FuzzVMConfigConvert(f *testing.F) {
 			return // a value JSON cannot hold, such as a NaN: nothing to send
 		}
 		for _, tg := range targets {
-			err := tg.h.CreateVM(context.Background(), &cfg)
+			err := tg.h.CreateVM(context.Background(), &cfg, nil)
 			if err != nil {
 				if !errors.Is(err, core.ErrUnsupportedField) && !errors.Is(err, core.ErrRequestTooLarge) {
 					t.Fatalf("CH %s refused %s with %v, not ErrUnsupportedField", tg.rel, data, err)
 				}
 				continue
 			}
-			sent := capture.last()
+			sent := tg.capture.last()
 			dec := json.NewDecoder(bytes.NewReader(sent))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(reflect.New(tg.vm).Interface()); err != nil {
@@ -148,6 +170,9 @@ func FuzzVMConfigConvert(f *testing.F) {
 // TestFuzzTargetsSeeSixReleases guards the fuzz targets' premise: all six
 // releases are registered, oldest first.
 func TestFuzzTargetsSeeSixReleases(t *testing.T) {
-	require.Equal(t, []string{"v48.0", "v49.0", "v50.2", "v51.2", "v52.0", "v53.0"}, core.Versions())
-	require.True(t, slices.IsSortedFunc(core.Releases(), func(a, b *core.Release) int { return a.SemVer().Compare(b.SemVer()) }))
+	var versions []string
+	for _, r := range core.Releases() {
+		versions = append(versions, r.Version())
+	}
+	require.Equal(t, []string{"v48.0", "v49.0", "v50.2", "v51.2", "v52.0", "v53.0"}, versions, "oldest first")
 }

@@ -23,17 +23,40 @@ import (
 	"github.com/chvmm/chvmm/core/chtest"
 
 	// Every release chvmm ships, registered with core.
-	_ "github.com/chvmm/chvmm/versions/v48"
-	_ "github.com/chvmm/chvmm/versions/v49"
-	_ "github.com/chvmm/chvmm/versions/v50"
-	_ "github.com/chvmm/chvmm/versions/v51"
-	_ "github.com/chvmm/chvmm/versions/v52"
-	_ "github.com/chvmm/chvmm/versions/v53"
+	v48 "github.com/chvmm/chvmm/versions/v48"
+	v49 "github.com/chvmm/chvmm/versions/v49"
+	v50 "github.com/chvmm/chvmm/versions/v50"
+	v51 "github.com/chvmm/chvmm/versions/v51"
+	v52 "github.com/chvmm/chvmm/versions/v52"
+	v53 "github.com/chvmm/chvmm/versions/v53"
 )
 
 // simVersion is the release the simulator benchmarks and reliability tests
 // run: the newest.
 const simVersion = "v53.0"
+
+// releases are the six releases chvmm ships, by name at compile time.
+var releases = []*core.Release{v48.Release, v49.Release, v50.Release, v51.Release, v52.Release, v53.Release}
+
+// simRelease is the registered release of simVersion.
+func simRelease() *core.Release {
+	r, err := core.Lookup(simVersion)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+// hostArch is CH's name of this machine's architecture.
+func hostArch() string {
+	switch runtime.GOARCH {
+	case "amd64":
+		return "x86_64"
+	case "arm64":
+		return "aarch64"
+	}
+	return runtime.GOARCH
+}
 
 // simBinary returns the simulator built as a cloud-hypervisor binary of
 // version (once per test process).
@@ -43,16 +66,16 @@ func simBinary(tb testing.TB, version string) string {
 }
 
 // simOptions are the StartProcess options that run the simulator binary.
-func simOptions(bin string, more ...core.ProcessOption) []core.ProcessOption {
-	return append([]core.ProcessOption{core.WithBinary(bin), core.WithoutKVMCheck()}, more...)
+func simOptions(bin string, more ...core.StartOption) []core.StartOption {
+	return append([]core.StartOption{core.WithBinary(bin), core.WithoutKVMCheck()}, more...)
 }
 
 // startSim starts the simulator binary as a VMM on a fresh socket and
 // makes sure it is gone when the test ends.
-func startSim(tb testing.TB, bin string, more ...core.ProcessOption) *core.Process {
+func startSim(tb testing.TB, bin string, more ...core.StartOption) *core.Process {
 	tb.Helper()
 	dir := tb.TempDir()
-	p, err := core.StartProcess(context.Background(), dir, "", filepath.Join(dir, "api.sock"), simOptions(bin, more...)...)
+	p, err := core.StartProcess(context.Background(), simRelease(), dir, filepath.Join(dir, "api.sock"), simOptions(bin, more...)...)
 	require.NoError(tb, err)
 	tb.Cleanup(func() {
 		_ = p.Kill()
@@ -210,3 +233,21 @@ var typedSentinels = []error{
 	context.Canceled, context.DeadlineExceeded,
 	io.EOF, io.ErrUnexpectedEOF, syscall.ECONNRESET, syscall.EPIPE,
 }
+
+// releaseVersions are the registered releases' tags, oldest first.
+func releaseVersions() []string {
+	var vs []string
+	for _, r := range core.Releases() {
+		vs = append(vs, r.Version())
+	}
+	return vs
+}
+
+// defaultLogPath is where core writes a VMM's output by default:
+// {socket dir}/logs/{socket name}.log.
+func defaultLogPath(socket string) string {
+	return filepath.Join(filepath.Dir(socket), "logs", strings.TrimSuffix(filepath.Base(socket), filepath.Ext(socket))+".log")
+}
+
+// snapshotMetadataFile is the file core writes beside CH's in a snapshot.
+const snapshotMetadataFile = "chvmm-snapshot.json"

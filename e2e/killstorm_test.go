@@ -119,7 +119,7 @@ func (s *storm) cycle(i int, mode stormMode, rng *rand.Rand) []error {
 		})
 	}
 	// --cmdline is a CH option the simulator ignores: it marks the process.
-	p, err := core.StartProcess(ctx, dir, "", sock, simOptions(s.bin, core.WithArgs("--cmdline", marker))...)
+	p, err := core.StartProcess(ctx, simRelease(), dir, sock, simOptions(s.bin, core.WithArgs("--cmdline", marker))...)
 	errs.add(err)
 	if p == nil {
 		killer.Wait()
@@ -148,7 +148,9 @@ func (s *storm) cycle(i int, mode stormMode, rng *rand.Rand) []error {
 	}
 	killer.Wait()
 	errs.add(p.Stop(callCtx))
-	errs.add(p.Wait())
+	if exit := p.Wait(); mode == cleanCycle && exit.Reason != core.ExitRequested {
+		errs.add(fmt.Errorf("a clean cycle's VMM ended %v, not on request", exit))
+	}
 	require.NoFileExists(s.t, sock, "cycle %d (%v): socket left after the VMM exited", i, mode)
 	if mode == cleanCycle {
 		require.Empty(s.t, errs, "cycle %d: a clean cycle failed", i)
@@ -186,7 +188,7 @@ func oneRound(ctx context.Context, h core.Hypervisor, kernel string) error {
 	if _, err := h.Ping(ctx); err != nil {
 		return err
 	}
-	if err := h.CreateVM(ctx, createBootInfoVM(kernel).Config()); err != nil {
+	if err := h.CreateVM(ctx, createBootInfoVM(kernel).Config(), nil); err != nil {
 		return err
 	}
 	steps := []func(context.Context) error{h.BootVM, h.PauseVM, h.ResumeVM}

@@ -43,8 +43,8 @@ func crossRelease(t *testing.T, rep *suiteReport, snaps []realSnapshot, noTAP st
 			require.NoError(t, err)
 			dir := t.TempDir()
 			sock := filepath.Join(dir, "cross.sock")
-			p, err := core.StartProcess(ctx, dir, target.version, sock, target.opts...)
-			require.NoError(t, err, "StartProcess CH %s (VMM log %s)", target.version, core.DefaultLogPath(sock))
+			p, err := core.StartProcess(ctx, rel, dir, sock, target.opts...)
+			require.NoError(t, err, "StartProcess CH %s (VMM log %s)", target.version, defaultLogPath(sock))
 			v := adoptVMM(t, p, rel, "cross-release")
 
 			snapDir := src.dir
@@ -92,7 +92,7 @@ func forcedRestore(t *testing.T, ctx context.Context, v *realVMM, src realSnapsh
 		alive := "the VMM still runs"
 		select {
 		case <-v.Done():
-			alive = fmt.Sprintf("the VMM exited (%v)", v.ProcessState())
+			alive = fmt.Sprintf("the VMM exited (%v)", v.Wait())
 		default:
 		}
 		return fmt.Sprintf("refused after %v: %v; %s", took, err, alive)
@@ -105,8 +105,8 @@ func forcedRestore(t *testing.T, ctx context.Context, v *realVMM, src realSnapsh
 	switch {
 	case ok:
 		return fmt.Sprintf("restored after %v, state %s; the guest counts on (%d before the snapshot, %d now)", took, info.State, src.last, counter)
-	case v.ProcessState() != nil:
-		return fmt.Sprintf("restored after %v, state %s; then the VMM exited (%v)", took, info.State, v.ProcessState())
+	case v.exited():
+		return fmt.Sprintf("restored after %v, state %s; then the VMM exited (%v)", took, info.State, v.Wait())
 	default:
 		return fmt.Sprintf("restored after %v, state %s; but no guest counter after %d within %v", took, info.State, src.last, forcedCounterWait)
 	}
@@ -137,19 +137,19 @@ func pollCounter(v *realVMM, serial string, atLeast int, wait time.Duration) (in
 // present, the refusal is still checked.
 func claimOtherRelease(t *testing.T, s realSnapshot) string {
 	t.Helper()
-	other := core.Releases()[0].Version
+	other := core.Releases()[0].Version()
 	if other == s.version {
-		other = core.Releases()[len(core.Releases())-1].Version
+		other = core.Releases()[len(core.Releases())-1].Version()
 	}
 	if other == s.version {
 		t.Skip("only one release is registered: no other release to claim")
 	}
 	md, err := core.ReadSnapshotMetadata(s.dir)
 	require.NoError(t, err)
-	data, err := os.ReadFile(filepath.Join(s.dir, core.SnapshotMetadataFile))
+	data, err := os.ReadFile(filepath.Join(s.dir, snapshotMetadataFile))
 	require.NoError(t, err)
 	data = bytes.Replace(data, []byte(strconv.Quote(md.Version)), []byte(strconv.Quote(other)), 1)
 	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, core.SnapshotMetadataFile), data, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, snapshotMetadataFile), data, 0o644))
 	return dir
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/chvmm/chvmm/core"
 	"github.com/chvmm/chvmm/core/api"
 	"github.com/chvmm/chvmm/core/chtest"
+	"github.com/chvmm/chvmm/core/driver"
 )
 
 // The real-CH suite (make test-real): every registered release whose binary
@@ -85,8 +86,8 @@ func testGuest(t *testing.T) guest {
 		require.FileExists(t, initramfs, "%s", envTestInitramfs)
 		return guest{kernel: kernel, initramfs: initramfs, cmdline: "console=ttyS0 quiet", markerWait: linuxMarkerWait, memoryMiB: 512}
 	}
-	if core.HostArch() != core.ArchX86_64 {
-		t.Skipf("the chtest PVH guest is x86_64 only (host %s); set %s and %s (make test-assets)", core.HostArch(), envTestKernel, envTestInitramfs)
+	if hostArch() != "x86_64" {
+		t.Skipf("the chtest PVH guest is x86_64 only (host %s); set %s and %s (make test-assets)", hostArch(), envTestKernel, envTestInitramfs)
 	}
 	kernel := filepath.Join(t.TempDir(), "pvh-guest")
 	require.NoError(t, chtest.WritePVHKernel(kernel))
@@ -99,21 +100,21 @@ func testGuest(t *testing.T) guest {
 // binary: the embedded one when this build has it for the host arch, else
 // $CHVMM_TEST_BINARY_DIR/<version>/<arch>/cloud-hypervisor. When there is
 // neither it returns why, and the release is skipped.
-func realBinary(t *testing.T, r *core.Release) ([]core.ProcessOption, string) {
+func realBinary(t *testing.T, r *core.Release) ([]core.StartOption, string) {
 	t.Helper()
-	if r.HasBinary(core.HostArch()) {
+	if r.HasBinary() {
 		return nil, ""
 	}
 	dir := os.Getenv(chtest.BinaryDirEnv)
 	if dir == "" {
-		return nil, fmt.Sprintf("no embedded %s binary (make binaries) and %s is unset", core.HostArch(), chtest.BinaryDirEnv)
+		return nil, fmt.Sprintf("no embedded %s binary (make binaries) and %s is unset", hostArch(), chtest.BinaryDirEnv)
 	}
-	path := filepath.Join(dir, r.Version, core.HostArch(), core.BinaryName)
+	path := filepath.Join(dir, r.Version(), hostArch(), driver.BinaryName)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, "no binary: " + path + " does not exist"
 	}
 	// RequiresBinary fails the test for a binary that is there but broken.
-	return []core.ProcessOption{core.WithBinary(chtest.RequiresBinary(t, r.Version))}, ""
+	return []core.StartOption{core.WithBinary(chtest.RequiresBinary(t, r.Version()))}, ""
 }
 
 // realSnapshot is a snapshot a release's run left, for the cross-release
@@ -123,7 +124,7 @@ type realSnapshot struct {
 	dir     string // the snapshot
 	serial  string // the serial file its VM config names
 	netID   string // its net device backed by TAP fds, or ""
-	opts    []core.ProcessOption
+	opts    []core.StartOption
 	last    int // the guest's last counter before the snapshot
 }
 
@@ -141,7 +142,7 @@ func TestRealCH(t *testing.T) {
 	if noTAP != "" {
 		t.Logf("no TAP devices: %s; the net steps skip", noTAP)
 	}
-	rep := newSuiteReport(core.Versions())
+	rep := newSuiteReport(releaseVersions())
 	var (
 		mu        sync.Mutex
 		snapshots []realSnapshot
@@ -150,22 +151,22 @@ func TestRealCH(t *testing.T) {
 	began := time.Now()
 	t.Run("releases", func(t *testing.T) {
 		for _, r := range core.Releases() {
-			t.Run(r.Version, func(t *testing.T) {
+			t.Run(r.Version(), func(t *testing.T) {
 				t.Parallel()
 				sem <- struct{}{}
 				defer func() { <-sem }()
 				opts, reason := realBinary(t, r)
 				if reason != "" {
-					rep.skipRelease(r.Version, reason)
+					rep.skipRelease(r.Version(), reason)
 					t.Skip(reason)
 				}
-				dir := filepath.Join(root, r.Version)
+				dir := filepath.Join(root, r.Version())
 				require.NoError(t, os.Mkdir(dir, 0o755))
 				rr := &realRun{
 					t: t, r: r, g: g, dir: dir, dataDir: filepath.Join(root, "data"),
-					opts:  append([]core.ProcessOption{core.WithStopTimeout(realStopTimeout)}, opts...),
+					opts:  append([]core.StartOption{core.WithStopTimeout(realStopTimeout)}, opts...),
 					noTAP: noTAP, taps: watchTAPs(t),
-					rec: recorder{t: t, release: r.Version, rep: rep},
+					rec: recorder{t: t, release: r.Version(), rep: rep},
 				}
 				ctx, cancel := context.WithTimeout(t.Context(), realTestTimeout)
 				defer cancel()
@@ -180,7 +181,7 @@ func TestRealCH(t *testing.T) {
 		}
 	})
 	slices.SortFunc(snapshots, func(a, b realSnapshot) int {
-		return slices.Index(core.Versions(), a.version) - slices.Index(core.Versions(), b.version)
+		return slices.Index(releaseVersions(), a.version) - slices.Index(releaseVersions(), b.version)
 	})
 	t.Run("cross-release", func(t *testing.T) {
 		if len(snapshots) == 0 {
@@ -199,8 +200,8 @@ type realRun struct {
 	g       guest
 	dir     string // this release's files; outlives t
 	dataDir string
-	opts    []core.ProcessOption // StartProcess options of every VMM
-	noTAP   string               // why there are no TAP devices, or ""
+	opts    []core.StartOption // StartProcess options of every VMM
+	noTAP   string             // why there are no TAP devices, or ""
 	taps    *tapWatch
 	rec     recorder
 	rotated int // serial files set aside so far
@@ -225,16 +226,16 @@ type realVMM struct {
 
 // where says which VMM, for failure messages: release, role, pid, log.
 func (v *realVMM) where() string {
-	return fmt.Sprintf(" [CH %s, %s VMM pid %d, VMM log %s]", v.Version(), v.role, v.PID(), v.LogPath())
+	return fmt.Sprintf(" [CH %s, %s VMM pid %d, VMM log %s]", v.Release(), v.role, v.PID(), v.LogPath())
 }
 
 // startVMM starts a VMM of the release on {dir}/{role}.sock, stopped and
 // reaped when the test ends.
-func (rr *realRun) startVMM(role string, more ...core.ProcessOption) *realVMM {
+func (rr *realRun) startVMM(role string, more ...core.StartOption) *realVMM {
 	rr.t.Helper()
 	sock := filepath.Join(rr.dir, role+".sock")
-	p, err := core.StartProcess(rr.ctx, rr.dataDir, rr.r.Version, sock, append(slices.Clone(rr.opts), more...)...)
-	require.NoError(rr.t, err, "StartProcess CH %s as the %s VMM on %s (its log: %s)", rr.r.Version, role, sock, core.DefaultLogPath(sock))
+	p, err := core.StartProcess(rr.ctx, rr.r, rr.dataDir, sock, append(slices.Clone(rr.opts), more...)...)
+	require.NoError(rr.t, err, "StartProcess CH %s as the %s VMM on %s (its log: %s)", rr.r.Version(), role, sock, defaultLogPath(sock))
 	return adoptVMM(rr.t, p, rr.r, role)
 }
 
@@ -243,9 +244,19 @@ func adoptVMM(t *testing.T, p *core.Process, r *core.Release, role string) *real
 	t.Helper()
 	v := &realVMM{Process: p, h: p.Hypervisor(), role: role}
 	stopOnCleanup(t, v)
-	require.NotNil(t, v.h, "no Hypervisor for CH %s%s", p.Version(), v.where())
-	require.Equal(t, r.Version, v.h.Release().Version, "the VMM's release%s", v.where())
+	require.NotNil(t, v.h, "no Hypervisor for CH %s%s", p.Release(), v.where())
+	require.Equal(t, r.Version(), v.h.Release().Version(), "the VMM's release%s", v.where())
 	return v
+}
+
+// exited reports whether the VMM has exited.
+func (v *realVMM) exited() bool {
+	select {
+	case <-v.Done():
+		return true
+	default:
+		return false
+	}
 }
 
 // info is VMInfo, which must succeed.
@@ -268,7 +279,7 @@ func stopOnCleanup(t *testing.T, v *realVMM) {
 		}
 		if t.Failed() && v.LogPath() != "" {
 			data, _ := os.ReadFile(v.LogPath())
-			t.Logf("the %s VMM (CH %s, pid %d) ended (%v); its log %s ends with:\n%s", v.role, v.Version(), v.PID(), v.ProcessState(), v.LogPath(), tailBytes(data, 2000))
+			t.Logf("the %s VMM (CH %s, pid %d) ended (%v); its log %s ends with:\n%s", v.role, v.Release(), v.PID(), v.Wait(), v.LogPath(), tailBytes(data, 2000))
 		}
 	})
 }
@@ -307,7 +318,7 @@ func waitSerial(t *testing.T, p *core.Process, serial string, wait time.Duration
 		select {
 		case <-tick.C:
 		case <-p.Done():
-			t.Fatalf("the VMM exited (%v) while the test expected %s in %s; VMM log %s", p.ProcessState(), what, serial, p.LogPath())
+			t.Fatalf("the VMM exited (%v) while the test expected %s in %s; VMM log %s", p.Wait(), what, serial, p.LogPath())
 		}
 	}
 }

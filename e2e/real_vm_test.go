@@ -17,6 +17,7 @@ import (
 	"github.com/chvmm/chvmm/core"
 	"github.com/chvmm/chvmm/core/api"
 	"github.com/chvmm/chvmm/core/chtest"
+	"github.com/chvmm/chvmm/core/chversion"
 )
 
 // The main VM of a release's run: one VMM for the lifecycle verbs, resizing,
@@ -48,7 +49,7 @@ func (rr *realRun) mainVM() realSnapshot {
 	serial := filepath.Join(rr.dir, "serial.log")
 	var a *realVMM
 	rec.step("start", func() outcome {
-		a = rr.startVMM("main", core.WithEvents())
+		a = rr.startVMM("main")
 		a.events = watchEvents(a.Process)
 		return ran()
 	})
@@ -56,9 +57,9 @@ func (rr *realRun) mainVM() realSnapshot {
 	rec.step("ping", func() outcome {
 		pi, err := a.h.Ping(ctx)
 		require.NoError(t, err, "GET /vmm.ping%s", a.where())
-		v, err := core.NormalizeVersion(pi.BuildVersion)
+		v, err := chversion.Normalize(pi.BuildVersion)
 		require.NoError(t, err, "vmm.ping build_version %q%s", pi.BuildVersion, a.where())
-		assert.Equal(t, r.Version, v, "vmm.ping build_version%s", a.where())
+		assert.Equal(t, r.Version(), v, "vmm.ping build_version%s", a.where())
 		assert.Equal(t, a.PID(), pi.PID, "vmm.ping pid is the VMM's%s", a.where())
 		assert.Contains(t, pi.Features, "kvm", "vmm.ping features%s", a.where())
 		features = pi.Features
@@ -70,7 +71,7 @@ func (rr *realRun) mainVM() realSnapshot {
 		cfg := api.DirectBoot{Kernel: g.kernel, Initramfs: g.initramfs, Cmdline: g.cmdline,
 			VCPUs: 1, MaxVCPUs: mainMaxVCPUs, MemoryMiB: g.memoryMiB, SerialFile: serial}.Config()
 		cfg.Memory.HotplugSize = ptrTo(int64(hotplugMiB << 20)) // vm.resize of the RAM needs room to hot-plug
-		require.NoError(t, a.h.CreateVM(ctx, cfg), "PUT /vm.create%s", a.where())
+		require.NoError(t, a.h.CreateVM(ctx, cfg, nil), "PUT /vm.create%s", a.where())
 		info := a.info(t, ctx)
 		assert.Equal(t, api.VMStateCreated, info.State, "state after vm.create%s", a.where())
 		require.NotNil(t, info.Config.Cpus, "vm.info config.cpus%s", a.where())
@@ -163,7 +164,7 @@ func (rr *realRun) mainVM() realSnapshot {
 		return ranWith("the PVH guest (no ACPI) ignores it and counts on (%d → %d)", last, next)
 	})
 
-	snap := realSnapshot{version: r.Version, dir: filepath.Join(rr.dir, "snapshot"), serial: serial, opts: rr.opts}
+	snap := realSnapshot{version: r.Version(), dir: filepath.Join(rr.dir, "snapshot"), serial: serial, opts: rr.opts}
 	if rr.noTAP == "" {
 		snap.netID = netID
 	}
@@ -183,7 +184,7 @@ func (rr *realRun) mainVM() realSnapshot {
 		require.NoError(t, a.h.Snapshot(ctx, snap.dir), "PUT /vm.snapshot%s", a.where())
 		md, err := core.ReadSnapshotMetadata(snap.dir)
 		require.NoError(t, err, "the snapshot's chvmm metadata")
-		assert.Equal(t, r.Version, md.Version, "the snapshot records its release")
+		assert.Equal(t, r.Version(), md.Version, "the snapshot records its release")
 		for _, f := range []string{"config.json", "state.json", "memory-ranges"} {
 			assert.FileExists(t, filepath.Join(snap.dir, f), "CH's snapshot file%s", a.where())
 		}
@@ -230,7 +231,7 @@ func (rr *realRun) hotplug(a *realVMM) {
 		require.NoError(t, statErr)
 		if !r.Has("PUT /vm.resize-disk") {
 			require.ErrorIs(t, err, core.ErrUnsupported, "ResizeDisk on a release without vm.resize-disk%s", a.where())
-			assert.ErrorContains(t, err, core.FeatureSince("PUT /vm.resize-disk"), "the error names the first release that has it")
+			assert.ErrorContains(t, err, "first in CH v50.2", "the error names the first release that has it")
 			assert.EqualValues(t, diskSize, fi.Size(), "the image is untouched")
 			return unsupportedAsExpected("%v", err)
 		}
@@ -336,7 +337,7 @@ func (rr *realRun) genericVhostUser(a *realVMM) {
 	}
 	rr.rec.step(op, func() outcome {
 		_, err := a.h.AddGenericVhostUser(rr.ctx, api.GenericVhostUserConfig{Socket: filepath.Join(rr.dir, "none.sock")})
-		require.ErrorIs(rr.t, err, core.ErrUnsupported, "AddGenericVhostUser on CH %s%s", rr.r.Version, a.where())
+		require.ErrorIs(rr.t, err, core.ErrUnsupported, "AddGenericVhostUser on CH %s%s", rr.r.Version(), a.where())
 		return unsupportedAsExpected("%v", err)
 	})
 }
@@ -388,8 +389,9 @@ func (rr *realRun) endOfLife(a *realVMM, serial string) {
 	rec.step("shutdown-vmm", func() outcome {
 		require.NoError(t, a.h.ShutdownVMM(ctx), "PUT /vmm.shutdown%s", a.where())
 		waitExit(t, a, "after vmm.shutdown")
-		assert.Equal(t, 0, a.ExitCode(), "exit status after vmm.shutdown%s", a.where())
-		assert.True(t, a.ExitRequested(), "ShutdownVMM counts as an exit this program asked for%s", a.where())
+		exit := a.Wait()
+		assert.True(t, exit.State.Success(), "exit status after vmm.shutdown%s", a.where())
+		assert.Equal(t, core.ExitRequested, exit.Reason, "ShutdownVMM counts as an exit this program asked for%s", a.where())
 		assert.NoFileExists(t, a.SocketPath(), "the API socket is removed when the VMM exits")
 		return ran()
 	})
