@@ -13,6 +13,11 @@
 #   make binaries [FROM=dir] [VERSIONS="v48 v53"]
 #                           download (or import from dir/<tag>/<arch>/cloud-hypervisor) the
 #                           CH binaries, checked against versions/vNN/binaries.lock
+#   make release R=N        make the working tree release N's commit on a branch release/v0.N
+#                           (binaries added, requirements on the tags, no replace lines) and
+#                           print the tags: core/v0.N.0, versions/vMAJOR.MINOR.N, chsim/v0.N.0, …
+#   make check-release      rehearse release 1 in a copy with stand-in binaries; consumer
+#                           programs built from a file proxy download only what they import
 #   make test               gofmt check, then go vet and go test in every module of go.work
 #   make bench              benchmarks against their baselines (BENCH=regexp COUNT=n)
 #   make fuzz               every fuzz target for FUZZTIME (30s)
@@ -118,6 +123,14 @@ check-new-version: specs
 
 binaries:
 	$(APIGEN) binaries $(if $(FROM),-from $(FROM)) $(VERSIONS)
+
+R ?=
+release:
+	@test -n "$(R)" || { echo "usage: make release R=N (the chvmm release number; make binaries first)" >&2; exit 1; }
+	$(APIGEN) release -r $(R)
+
+check-release:
+	$(APIGEN) check-release $(if $(FROM),-from $(FROM))
 
 test:
 	@unformatted="$$(git ls-files '*.go' | xargs gofmt -l)"; \

@@ -46,6 +46,12 @@ commands:
                                       directory DIR at its tag into apigen/facts/<tag>.json (a tag
                                       vNN.N names a release new-version has yet to add)
 
+  release      -r N                   make the working tree release N's commit, on a branch
+                                      release/v0.N: binaries added, requirements on the
+                                      release tags, no replace lines, complete go.sum files
+  check-release [-from DIR]           rehearse release 1 in a copy with stand-in binaries and
+                                      build consumer programs from a file proxy
+
 Every command takes -root DIR (the repository root, default ".").
 Run "go run ./apigen <command> -h" for a command's flags.
 `
@@ -80,6 +86,10 @@ func run(ctx context.Context, args []string) error {
 		return runNewVersion(ctx, rest)
 	case "binaries":
 		return runBinaries(ctx, rest)
+	case "release":
+		return runRelease(ctx, rest)
+	case "check-release":
+		return runCheckRelease(ctx, rest)
 	case "facts":
 		return runFacts(ctx, rest)
 	case "help", "-h", "--help":
