@@ -43,6 +43,11 @@ func binaryDirs(version, arch string) []string {
 // from it. ctx bounds the version check of a freshly extracted binary. A
 // build without the binary is an error matching ErrNoBinary.
 //
+// Every directory from / down to the binary must be changeable only by
+// root and this program's user (an error matching ErrUntrustedPath names
+// the one that is not); StartProcess has WithoutPathTrustCheck for setups
+// that need otherwise.
+//
 // Extraction is:
 //   - atomic: the binary is written to a temporary file in its directory,
 //     fsynced, renamed into place and the directory fsynced, so the final
@@ -63,6 +68,12 @@ func binaryDirs(version, arch string) []string {
 // Lstat it and compare its identity (device, inode, size, mode, times) with
 // what was verified; they hash it again only if it changed.
 func (r *Release) BinaryPath(ctx context.Context, dataDir string) (string, error) {
+	return r.binaryPath(ctx, dataDir, true)
+}
+
+// binaryPath is BinaryPath; trust says whether to check the path's chain
+// (see checkTrusted).
+func (r *Release) binaryPath(ctx context.Context, dataDir string, trust bool) (string, error) {
 	if dataDir == "" {
 		return "", fmt.Errorf("extract CH %s: empty data directory: %w; pass the directory chvmm keeps its files in (for example /var/lib/chvmm)", r.tag, fs.ErrInvalid)
 	}
@@ -76,7 +87,18 @@ func (r *Release) BinaryPath(ctx context.Context, dataDir string) (string, error
 		}
 	}
 	path := filepath.Join(append(append([]string{dataDir}, binaryDirs(r.tag, p.arch)...), driver.BinaryName)...)
+	if trust {
+		// Before anything is created: the data directory's own chain.
+		if err := checkTrusted(dataDir); err != nil {
+			return "", fmt.Errorf("extract CH %s: %w", r.tag, err)
+		}
+	}
 	if verifiedBinaries.current(path, p) {
+		if trust {
+			if err := checkTrusted(path); err != nil {
+				return "", fmt.Errorf("extract CH %s: %w", r.tag, err)
+			}
+		}
 		return path, nil
 	}
 	unlock, err := extractLocks.lock(ctx, path)
@@ -87,7 +109,7 @@ func (r *Release) BinaryPath(ctx context.Context, dataDir string) (string, error
 	if verifiedBinaries.current(path, p) { // another goroutine just did it
 		return path, nil
 	}
-	id, err := extractBinary(ctx, dataDir, p)
+	id, err := extractBinary(ctx, dataDir, p, trust)
 	if err != nil {
 		return "", err
 	}
@@ -137,9 +159,9 @@ var extractLocks pathLocks
 // openBinary returns the release's extracted binary (see BinaryPath), open
 // for reading: the file that was verified, which StartProcess runs through
 // its descriptor. A file replaced after the check is verified again.
-func (r *Release) openBinary(ctx context.Context, dataDir string) (*os.File, error) {
+func (r *Release) openBinary(ctx context.Context, dataDir string, trust bool) (*os.File, error) {
 	for range 2 {
-		path, err := r.BinaryPath(ctx, dataDir)
+		path, err := r.binaryPath(ctx, dataDir, trust)
 		if err != nil {
 			return nil, err
 		}

@@ -38,7 +38,7 @@ func sameFile(path string, id fileID) bool {
 
 // extractBinary makes the binary of p below dataDir a verified copy
 // of p, under the lock file of its directory, and returns its identity.
-func extractBinary(ctx context.Context, dataDir string, p *payload) (fileID, error) {
+func extractBinary(ctx context.Context, dataDir string, p *payload, trust bool) (fileID, error) {
 	d, err := openDataDir(dataDir)
 	if err != nil {
 		return fileID{}, err
@@ -50,7 +50,7 @@ func extractBinary(ctx context.Context, dataDir string, p *payload) (fileID, err
 	// and each fsync costs a device cache flush (about 0.5 ms apiece, which
 	// made cold extraction twice the cost of the copy itself).
 	for _, name := range binaryDirs(p.r.tag, p.arch) {
-		child, err := d.mkdirOpen(name)
+		child, err := d.mkdirOpen(name, trust)
 		d.close()
 		if err != nil {
 			return fileID{}, err
@@ -59,15 +59,15 @@ func extractBinary(ctx context.Context, dataDir string, p *payload) (fileID, err
 	}
 	defer d.close()
 
-	return d.extractLocked(ctx, p)
+	return d.extractLocked(ctx, p, trust)
 }
 
 // extractLocked makes the binary in d a verified copy of p, under d's lock.
-func (d *safeDir) extractLocked(ctx context.Context, p *payload) (fileID, error) {
-	unlock, err := d.lock()
+func (d *safeDir) extractLocked(ctx context.Context, p *payload, trust bool) (fileID, error) {
+	unlock, err := d.lock(ctx)
 	if errors.Is(err, errNotWritable) {
 		// A read-only data directory is fine if the binary is there already.
-		if id, ok, verr := d.verifyBinary(ctx, p); verr != nil || ok {
+		if id, ok, verr := d.verifyBinary(ctx, p, trust); verr != nil || ok {
 			return id, verr
 		}
 	}
@@ -79,7 +79,7 @@ func (d *safeDir) extractLocked(ctx context.Context, p *payload) (fileID, error)
 	if err := d.removeTemps(); err != nil {
 		return fileID{}, err
 	}
-	if id, ok, err := d.verifyBinary(ctx, p); err != nil || ok {
+	if id, ok, err := d.verifyBinary(ctx, p, trust); err != nil || ok {
 		return id, err
 	}
 	return d.writeBinary(ctx, p)
@@ -118,8 +118,9 @@ func openDataDir(dataDir string) (*safeDir, error) {
 }
 
 // mkdirOpen creates (mode 0755) or opens the subdirectory name, refusing a
-// symlink or non-directory there.
-func (d *safeDir) mkdirOpen(name string) (*safeDir, error) {
+// symlink or non-directory there, and, when trust, an existing one another
+// user could change. An existing directory keeps its mode.
+func (d *safeDir) mkdirOpen(name string, trust bool) (*safeDir, error) {
 	path := d.join(name)
 	created := false
 	switch err := unix.Mkdirat(d.fd, name, dirMode); {
@@ -138,12 +139,21 @@ func (d *safeDir) mkdirOpen(name string) (*safeDir, error) {
 	}
 	child := newSafeDir(fd, path)
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err == nil && st.Mode&0o7777 != dirMode {
-		// Set explicitly: mkdir applied the umask. An existing directory
-		// of another owner is left as it is.
-		if err := unix.Fchmod(fd, dirMode); err != nil && created {
+	if err := unix.Fstat(fd, &st); err != nil {
+		child.close()
+		return nil, fmt.Errorf("stat %s: %w", path, err)
+	}
+	if created && st.Mode&0o7777 != dirMode {
+		// Set explicitly: mkdir applied the umask.
+		if err := unix.Fchmod(fd, dirMode); err != nil {
 			child.close()
 			return nil, fmt.Errorf("chmod %s: %w", path, err)
+		}
+	}
+	if trust && !created {
+		if err := trustedStat(path, &st, uint32(os.Geteuid()), path); err != nil {
+			child.close()
+			return nil, err
 		}
 	}
 	return child, nil
@@ -173,22 +183,22 @@ func readlinkat(dirfd int, name string) (string, error) {
 // lock takes the lock file of the directory, waiting for other processes
 // and goroutines that hold it. An unwritable directory is an error matching
 // errNotWritable.
-func (d *safeDir) lock() (unlock func(), err error) {
-	fd, err := unix.Openat(d.fd, lockName, unix.O_RDONLY|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+func (d *safeDir) lock(ctx context.Context) (unlock func(), err error) {
+	fd, err := unix.Openat(d.fd, lockName, unix.O_RDONLY|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) {
 			return nil, d.unsafePath(lockName, "chvmm's lock file")
 		}
 		return nil, writeError("create lock file", d.join(lockName), err)
 	}
-	for {
-		if err = unix.Flock(fd, unix.LOCK_EX); !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	if err != nil {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		unix.Close(fd)
-		return nil, fmt.Errorf("lock %s: %w", d.join(lockName), err)
+		return nil, d.unsafePath(lockName, "chvmm's lock file (a regular file)")
+	}
+	if err := flockContext(ctx, fd, d.join(lockName)); err != nil {
+		unix.Close(fd)
+		return nil, err
 	}
 	return func() { unix.Close(fd) }, nil // closing the last fd unlocks
 }
@@ -217,7 +227,7 @@ func (d *safeDir) removeTemps() error {
 // byte, with mode 0755 (which it sets, without rewriting the file). A
 // missing or different file is not an error; a symlink or non-regular file
 // is.
-func (d *safeDir) verifyBinary(ctx context.Context, p *payload) (fileID, bool, error) {
+func (d *safeDir) verifyBinary(ctx context.Context, p *payload, trust bool) (fileID, bool, error) {
 	path := d.join(driver.BinaryName)
 	var st unix.Stat_t
 	if err := unix.Fstatat(d.fd, driver.BinaryName, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
@@ -254,6 +264,10 @@ func (d *safeDir) verifyBinary(ctx context.Context, p *payload) (fileID, bool, e
 	if h.Sum(sum[:0]); sum != p.digest {
 		return fileID{}, false, nil
 	}
+	if trust && st.Uid != 0 && st.Uid != uint32(os.Geteuid()) {
+		// Its owner could rewrite it in place after the check.
+		return fileID{}, false, trustedStat(path, &st, uint32(os.Geteuid()), path)
+	}
 	if st.Mode&0o7777 != binaryMode {
 		// chmod does not write the file: safe while a VMM executes it.
 		if err := unix.Fchmod(fd, binaryMode); err != nil {
@@ -263,7 +277,7 @@ func (d *safeDir) verifyBinary(ctx context.Context, p *payload) (fileID, bool, e
 			return fileID{}, false, fmt.Errorf("stat %s: %w", path, err)
 		}
 	}
-	if err := p.checkVersion(ctx, path, path); err != nil {
+	if err := p.checkVersion(ctx, f, path); err != nil {
 		return fileID{}, false, err
 	}
 	return idOf(&st), true, nil
@@ -335,14 +349,15 @@ func (d *safeDir) syncWhileChecking(ctx context.Context, p *payload, tmp string,
 	if err != nil {
 		return fmt.Errorf("open %s: %w", tmpPath, err)
 	}
-	defer unix.Close(fd)
+	f := os.NewFile(uintptr(fd), tmpPath) // owns fd: one close, by f
+	defer f.Close()
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil || st.Ino != ino {
 		return fmt.Errorf("%w: %s was replaced by another program while chvmm extracted it; retry", ErrUnsafePath, tmpPath)
 	}
 	synced := make(chan error, 1)
 	go func() { synced <- unix.Fsync(fd) }()
-	verr := p.checkVersion(ctx, tmpPath, shownAs)
+	verr := p.checkVersion(ctx, f, shownAs)
 	if err := <-synced; err != nil {
 		return writeError("fsync", tmpPath, err)
 	}

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"os"
 
 	"crypto/sha256"
 	"fmt"
@@ -76,17 +77,17 @@ func (p *payload) load() {
 	h.Sum(p.digest[:0])
 }
 
-// checkVersion runs the binary at path (a copy of the payload, byte for
-// byte) and checks that it reports the release's version; shownAs names it in
-// errors. It runs once per payload and process: the bytes do not change. A
+// checkVersion runs the binary open as f (a copy of the payload, byte for
+// byte; run through its descriptor, whatever its path names) and checks
+// that it reports the release's version; shownAs names it in errors. It runs once per payload and process: the bytes do not change. A
 // binary for another architecture than the host's cannot run and is not
 // checked.
-func (p *payload) checkVersion(ctx context.Context, path, shownAs string) error {
+func (p *payload) checkVersion(ctx context.Context, f *os.File, shownAs string) error {
 	if p.arch != hostArch() || p.versionOK.Load() {
 		return nil
 	}
 	p.versionChecks.Add(1)
-	bv, err := chversion.ReadBinary(ctx, path)
+	bv, err := chversion.ReadFile(ctx, f)
 	if err != nil {
 		return fmt.Errorf("check the version of CH %s binary %s: %w", p.r.tag, shownAs, err)
 	}

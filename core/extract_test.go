@@ -20,6 +20,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/chvmm/chvmm/core/chversion"
 )
@@ -495,19 +496,107 @@ func TestExtractRefusesNonRegularFiles(t *testing.T) {
 	})
 }
 
-func TestExtractFixesDirectoryModes(t *testing.T) {
+// TestExtractKeepsExistingDirectoryModes: directories that exist keep
+// their modes (an operator's 0700 stays 0700); only what chvmm creates gets
+// 0755.
+func TestExtractKeepsExistingDirectoryModes(t *testing.T) {
 	withUmask(t, 0o077)
 	r := testRelease("v99.0", chScript("v99.0"))
 	dataDir := t.TempDir()
-	dir := filepath.Dir(binPath(dataDir, r))
-	require.NoError(t, os.MkdirAll(dir, 0o700)) // as an older chvmm under umask 077
+	system := filepath.Join(dataDir, "system")
+	require.NoError(t, os.Mkdir(system, 0o700))
 	_, err := r.BinaryPath(t.Context(), dataDir)
 	require.NoError(t, err)
-	for ; dir != dataDir; dir = filepath.Dir(dir) {
+	fi, err := os.Stat(system)
+	require.NoError(t, err)
+	assert.Equal(t, fs.ModeDir|0o700, fi.Mode(), "kept")
+	for dir := filepath.Dir(binPath(dataDir, r)); dir != system; dir = filepath.Dir(dir) {
 		fi, err := os.Stat(dir)
 		require.NoError(t, err)
-		assert.Equal(t, fs.ModeDir|0o755, fi.Mode(), dir)
+		assert.Equal(t, fs.ModeDir|0o755, fi.Mode(), "created: %s", dir)
 	}
+}
+
+// TestExtractRefusesUntrustedPaths: a data directory another user could
+// change (a 1777 parent, a group-writable one, another owner's, a symlink
+// of another user), or an existing directory below it of another owner, is
+// refused before anything runs, naming the component; an existing binary of
+// another owner is refused too.
+func TestExtractRefusesUntrustedPaths(t *testing.T) {
+	r := testRelease("v99.0", chScript("v99.0"))
+	for name, mode := range map[string]os.FileMode{"sticky world-writable": 0o1777, "group-writable": 0o775} {
+		t.Run(name, func(t *testing.T) {
+			parent := filepath.Join(t.TempDir(), "shared")
+			require.NoError(t, os.Mkdir(parent, 0o755))
+			require.NoError(t, os.Chmod(parent, mode))
+			dataDir := filepath.Join(parent, "data")
+			_, err := r.BinaryPath(t.Context(), dataDir)
+			require.ErrorIs(t, err, ErrUntrustedPath)
+			assert.ErrorContains(t, err, parent+", on the way to "+dataDir)
+			assert.NoDirExists(t, dataDir, "nothing created")
+		})
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the other-owner cases need root to chown")
+	}
+	const nobody = 65534
+	t.Run("a directory of another owner", func(t *testing.T) {
+		dataDir := t.TempDir()
+		system := filepath.Join(dataDir, "system")
+		require.NoError(t, os.Mkdir(system, 0o700))
+		require.NoError(t, os.Chown(system, nobody, nobody))
+		_, err := r.BinaryPath(t.Context(), dataDir)
+		require.ErrorIs(t, err, ErrUntrustedPath)
+		assert.ErrorContains(t, err, "is owned by uid 65534")
+		fi, err := os.Stat(system)
+		require.NoError(t, err)
+		assert.Equal(t, fs.ModeDir|0o700, fi.Mode(), "its mode is left alone")
+	})
+	t.Run("a data directory behind another user's symlink", func(t *testing.T) {
+		real := t.TempDir()
+		link := filepath.Join(t.TempDir(), "data")
+		require.NoError(t, os.Symlink(real, link))
+		require.NoError(t, os.Lchown(link, nobody, nobody))
+		_, err := r.BinaryPath(t.Context(), link)
+		require.ErrorIs(t, err, ErrUntrustedPath)
+		assert.ErrorContains(t, err, "is a symlink owned by uid 65534")
+	})
+	t.Run("a binary of another owner", func(t *testing.T) {
+		dataDir := t.TempDir()
+		path, err := r.BinaryPath(t.Context(), dataDir)
+		require.NoError(t, err)
+		require.NoError(t, os.Chown(path, nobody, nobody))
+		resetExtractCache()
+		_, err = r.BinaryPath(t.Context(), dataDir)
+		require.ErrorIs(t, err, ErrUntrustedPath)
+	})
+}
+
+// TestExtractLockWaitEndsWithContext: a lock another process holds (say a
+// hostile user's) delays extraction only as long as ctx allows; the lock
+// file is 0600.
+func TestExtractLockWaitEndsWithContext(t *testing.T) {
+	r := testRelease("v99.0", chScript("v99.0"))
+	dataDir := t.TempDir()
+	_, err := r.BinaryPath(t.Context(), dataDir)
+	require.NoError(t, err)
+	lock := filepath.Join(filepath.Dir(binPath(dataDir, r)), lockName)
+	fi, err := os.Stat(lock)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	require.NoError(t, os.Remove(binPath(dataDir, r))) // so that the next call needs the lock
+	resetExtractCache()
+	f, err := os.Open(lock)
+	require.NoError(t, err)
+	defer f.Close()
+	require.NoError(t, unix.Flock(int(f.Fd()), unix.LOCK_EX)) // another holder (flock locks are per open file)
+	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = r.BinaryPath(ctx, dataDir)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.ErrorContains(t, err, "which another process holds")
+	assert.Less(t, time.Since(start), 2*time.Second)
 }
 
 func TestExtractVersionMismatch(t *testing.T) {

@@ -50,7 +50,29 @@ func TestMain(m *testing.M) {
 		// syscall.Exit, not os.Exit: under -race, os.Exit sleeps 1 s.
 		syscall.Exit(runFakeCH(os.Args[1:]))
 	}
-	os.Exit(m.Run())
+	os.Exit(runTests(m))
+}
+
+// runTests runs the tests with their temporary directories (t.TempDir) in
+// a directory only this user can change, below the user's cache
+// directory: /tmp is world-writable, and core refuses to extract below it
+// (ErrUntrustedPath).
+func runTests(m *testing.M) int {
+	base, err := os.UserCacheDir()
+	if err == nil {
+		err = os.MkdirAll(base, 0o700)
+	}
+	var dir string
+	if err == nil {
+		dir, err = os.MkdirTemp(base, "cc")
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "core tests: no trusted temporary directory:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	os.Setenv("TMPDIR", dir)
+	return m.Run()
 }
 
 func isFakeCH(args []string) bool {

@@ -52,7 +52,7 @@ type startConfig struct {
 	args          []string
 	credential    *credential
 	skipKVMCheck  bool
-	trustAnyOwner bool
+	trustAnyPath  bool
 	err           error // an option that cannot apply
 }
 
@@ -186,6 +186,17 @@ func WithCredential(uid, gid uint32, groups ...uint32) StartOption {
 	return startOption(func(c *startConfig) {
 		c.credential = &credential{uid: uid, gid: gid, groups: append([]uint32(nil), groups...)}
 	})
+}
+
+// WithoutPathTrustCheck turns off the check that every directory on the
+// way to the binary StartProcess runs (the data directory's, or
+// WithBinary's) can be changed only by root and this program's user
+// ([ErrUntrustedPath]). Without the check, a user who can write one of
+// those directories can make this program run a binary of their choosing,
+// as its user (root, typically). Use it only for setups you have checked
+// otherwise, such as a test's temporary directory.
+func WithoutPathTrustCheck() StartOption {
+	return startOption(func(c *startConfig) { c.trustAnyPath = true })
 }
 
 // WithoutKVMCheck skips the /dev/kvm check before start, for stand-ins

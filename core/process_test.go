@@ -53,13 +53,24 @@ func testBinary(t testing.TB) string {
 // after the test.
 func startFake(t *testing.T, ctx context.Context, options ...StartOption) (*Process, error) {
 	t.Helper()
-	return startFakeAt(t, ctx, filepath.Join(t.TempDir(), "api.sock"), options...)
+	return startFakeAt(t, ctx, filepath.Join(shortTempDir(t), "api.sock"), options...)
+}
+
+// shortTempDir is a temporary directory whose path is short enough for
+// unix sockets, whatever the test's name.
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "s")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
 
 // startFakeAt is startFake on socket sock.
 func startFakeAt(t *testing.T, ctx context.Context, sock string, options ...StartOption) (*Process, error) {
 	t.Helper()
-	opts := append([]StartOption{WithBinary(testBinary(t)), WithoutKVMCheck()}, options...)
+	// The test binary lies below /tmp (go test builds it there).
+	opts := append([]StartOption{WithBinary(testBinary(t)), WithoutKVMCheck(), WithoutPathTrustCheck()}, options...)
 	p, err := StartProcess(ctx, registerFakeRelease(t), t.TempDir(), sock, opts...)
 	if p != nil {
 		t.Cleanup(func() {
@@ -371,7 +382,7 @@ func TestCancelDuringStartLeavesNothing(t *testing.T) {
 		cancel()
 	}()
 	start := time.Now()
-	p, err := StartProcess(ctx, registerFakeRelease(t), t.TempDir(), sock, WithBinary(testBinary(t)), WithoutKVMCheck(),
+	p, err := StartProcess(ctx, registerFakeRelease(t), t.TempDir(), sock, WithBinary(testBinary(t)), WithoutKVMCheck(), WithoutPathTrustCheck(),
 		WithArgs("--fake-delay", "1m", "--fake-pidfile", pidfile))
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Nil(t, p)
@@ -493,7 +504,7 @@ func TestCleanEnvironment(t *testing.T) {
 func TestBinaryVersionMustMatch(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "api.sock")
 	other := registered(t, testDriver("v48.0", nil))
-	_, err := StartProcess(t.Context(), other, t.TempDir(), sock, WithBinary(testBinary(t)), WithoutKVMCheck())
+	_, err := StartProcess(t.Context(), other, t.TempDir(), sock, WithBinary(testBinary(t)), WithoutKVMCheck(), WithoutPathTrustCheck())
 	require.ErrorIs(t, err, ErrVersionMismatch)
 	assert.Contains(t, err.Error(), fakeCHVersion)
 	assert.NoFileExists(t, sock)

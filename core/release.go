@@ -57,6 +57,11 @@ func (r *Release) major() int { return r.version.Segments()[0] }
 // compare orders releases by version.
 func (r *Release) compare(o *Release) int { return r.version.Compare(o.version) }
 
+// Arch returns the architecture this build embeds the release's binary
+// for, in CH's names: "x86_64" (an amd64 build), "aarch64" (arm64), or ""
+// for a build of an architecture CH publishes no binary for.
+func (r *Release) Arch() string { return r.d.Arch }
+
 // HasBinary reports whether this build of the program embeds the release's
 // binary for its architecture (see [Release.BinaryPath]). A version module
 // built without its binaries (before `make binaries`) still registers.

@@ -27,7 +27,7 @@ func TestReviewStartProcessExtractionHonoursContext(t *testing.T) {
 	start := time.Now()
 	rel, err := Lookup("v92.0")
 	require.NoError(t, err)
-	_, err = StartProcess(ctx, rel, t.TempDir(), filepath.Join(t.TempDir(), "api.sock"), WithoutKVMCheck())
+	_, err = StartProcess(ctx, rel, t.TempDir(), filepath.Join(shortTempDir(t), "api.sock"), WithoutKVMCheck())
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, time.Since(start), 3*time.Second, "bounded by ctx, not by ParseVersion's 10 s")
 }

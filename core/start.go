@@ -108,11 +108,16 @@ func StartProcess(ctx context.Context, rel *Release, dataDir, socketPath string,
 // the release's.
 func openBinary(ctx context.Context, cfg *startConfig, rel *Release, dataDir string) (*os.File, error) {
 	if cfg.binary == "" {
-		f, err := rel.openBinary(ctx, dataDir)
+		f, err := rel.openBinary(ctx, dataDir, !cfg.trustAnyPath)
 		if err != nil {
 			return nil, fmt.Errorf("starting cloud-hypervisor %s: %w", rel.tag, err)
 		}
 		return f, nil
+	}
+	if !cfg.trustAnyPath {
+		if err := checkTrusted(cfg.binary); err != nil {
+			return nil, fmt.Errorf("starting cloud-hypervisor: %w", err)
+		}
 	}
 	f, err := os.Open(cfg.binary)
 	if err != nil {
@@ -204,7 +209,9 @@ func launch(cfg *startConfig, rel *Release, bin *os.File, socketPath string) (*P
 	extra := []*os.File{listener, evWrite, bin} // fds 3, 4, 5
 	cmd := &exec.Cmd{
 		Path:        "/proc/self/fd/" + strconv.Itoa(3+len(extra)-1),
-		Args:        append([]string{driver.BinaryName, "--api-socket", "fd=3", "--event-monitor", "fd=4"}, cfg.args...),
+		// argv[0] is the binary's own name, as if run by path (a multi-call
+		// binary may dispatch on it).
+		Args:        append([]string{filepath.Base(bin.Name()), "--api-socket", "fd=3", "--event-monitor", "fd=4"}, cfg.args...),
 		Env:         append([]string{}, cfg.env...), // never nil: nil inherits ours
 		Stdout:      out.writer,
 		Stderr:      out.writer,

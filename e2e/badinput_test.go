@@ -254,7 +254,7 @@ func TestVMMNeverAnswers(t *testing.T) {
 		dir := t.TempDir()
 		start := time.Now()
 		p, err := core.StartProcess(t.Context(), simRelease(), dir, filepath.Join(dir, "api.sock"),
-			core.WithBinary(bin), core.WithoutKVMCheck(), core.WithStartTimeout(300*time.Millisecond))
+			core.WithBinary(bin), core.WithoutKVMCheck(), core.WithoutPathTrustCheck(), core.WithStartTimeout(300*time.Millisecond))
 		require.ErrorIs(t, err, core.ErrNotReady)
 		var startErr *core.StartError
 		require.ErrorAs(t, err, &startErr)

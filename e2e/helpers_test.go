@@ -67,7 +67,9 @@ func simBinary(tb testing.TB, version string) string {
 
 // simOptions are the StartProcess options that run the simulator binary.
 func simOptions(bin string, more ...core.StartOption) []core.StartOption {
-	return append([]core.StartOption{core.WithBinary(bin), core.WithoutKVMCheck()}, more...)
+	// The simulator binary lies in a temporary directory below /tmp, which
+	// core would refuse (ErrUntrustedPath): tests know what is there.
+	return append([]core.StartOption{core.WithBinary(bin), core.WithoutKVMCheck(), core.WithoutPathTrustCheck()}, more...)
 }
 
 // startSim starts the simulator binary as a VMM on a fresh socket and

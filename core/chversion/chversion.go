@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -102,6 +103,7 @@ func run(ctx context.Context, path, shownAs string, f *os.File) (Info, error) {
 		stdout.Reset()
 		stderr.Reset()
 		cmd := exec.CommandContext(ctx, path, "--version")
+		cmd.Args[0] = filepath.Base(shownAs) // the binary's own name, also when run through its descriptor
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		cmd.Env = []string{}
 		if f != nil {
