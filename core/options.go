@@ -42,18 +42,18 @@ type supervision struct {
 // startConfig is what StartOptions set.
 type startConfig struct {
 	supervision
-	binary        string
-	startTimeout  time.Duration
-	lifetime      context.Context
-	detached      bool
-	env           []string
-	output        io.Writer
-	outputPath    string
-	args          []string
-	credential    *credential
-	skipKVMCheck  bool
-	trustAnyPath  bool
-	err           error // an option that cannot apply
+	binary       string
+	startTimeout time.Duration
+	lifetime     context.Context
+	detached     bool
+	env          []string
+	output       io.Writer
+	outputPath   string
+	args         []string
+	credential   *credential
+	skipKVMCheck bool
+	trustAnyPath bool
+	err          error // an option that cannot apply
 }
 
 type credential struct {

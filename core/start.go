@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/chvmm/chvmm/core/driver"
 )
 
 // exitGrace bounds how long StartProcess waits for the exit status of a VMM
@@ -208,7 +206,7 @@ func launch(cfg *startConfig, rel *Release, bin *os.File, socketPath string) (*P
 	}
 	extra := []*os.File{listener, evWrite, bin} // fds 3, 4, 5
 	cmd := &exec.Cmd{
-		Path:        "/proc/self/fd/" + strconv.Itoa(3+len(extra)-1),
+		Path: "/proc/self/fd/" + strconv.Itoa(3+len(extra)-1),
 		// argv[0] is the binary's own name, as if run by path (a multi-call
 		// binary may dispatch on it).
 		Args:        append([]string{filepath.Base(bin.Name()), "--api-socket", "fd=3", "--event-monitor", "fd=4"}, cfg.args...),
