@@ -516,7 +516,7 @@ func TestOptions(t *testing.T) {
 	// CH's own flags pass through; the fake accepts them as CH does.
 	p, err := startFake(t, t.Context(), WithArgs("--log-file", filepath.Join(t.TempDir(), "ch.log"), "-vvv", "--seccomp", "false"))
 	require.NoError(t, err)
-	assert.Equal(t, []string{"cloud-hypervisor", "--api-socket", "fd=3", "--event-monitor", "fd=4", "--log-file"}, p.cmd.Args[:6])
+	assert.Equal(t, []string{filepath.Base(testBinary(t)), "--api-socket", "fd=3", "--event-monitor", "fd=4", "--log-file"}, p.cmd.Args[:6], "argv[0] is the binary's name")
 	require.NoError(t, p.Stop(t.Context()))
 
 	for _, arg := range []string{"--api-socket", "--event-monitor=path=/tmp/x"} {
