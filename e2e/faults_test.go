@@ -156,8 +156,18 @@ func TestVMMDiesWithItsSupervisor(t *testing.T) {
 			require.NoError(t, cmd.Process.Kill())
 			_ = cmd.Wait()
 			if !detached {
-				require.Eventually(t, func() bool { return !alive(pid) }, 5*time.Second, 10*time.Millisecond,
-					"the VMM (pid %d) outlived its killed supervisor", pid)
+				require.Eventually(t, func() bool {
+					if alive(pid) {
+						return false
+					}
+					// Gone, and its socket closed with it (a dying process
+					// releases its descriptors a moment after).
+					c, err := net.Dial("unix", sock)
+					if err == nil {
+						c.Close()
+					}
+					return err != nil
+				}, 5*time.Second, 10*time.Millisecond, "the VMM (pid %d) outlived its killed supervisor", pid)
 				// The socket file stays (nobody removed it) but nothing
 				// answers: the next start replaces it.
 				p := startSimAt(t, bin, sock)

@@ -48,15 +48,7 @@ func simRelease() *core.Release {
 }
 
 // hostArch is CH's name of this machine's architecture.
-func hostArch() string {
-	switch runtime.GOARCH {
-	case "amd64":
-		return "x86_64"
-	case "arm64":
-		return "aarch64"
-	}
-	return runtime.GOARCH
-}
+func hostArch() string { return simRelease().Arch() }
 
 // simBinary returns the simulator built as a cloud-hypervisor binary of
 // version (once per test process).

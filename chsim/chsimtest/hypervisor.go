@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -239,7 +238,7 @@ func testLifecycle(t *testing.T, version string) {
 	md, err := core.ReadSnapshotMetadata(snap)
 	require.NoError(t, err)
 	assert.Equal(t, version, md.Version)
-	assert.Equal(t, runtimeArch(), md.Arch)
+	assert.Equal(t, v.h.Release().Arch(), md.Arch)
 	assert.WithinDuration(t, time.Now(), md.Created, time.Minute)
 	raw, err := os.ReadFile(filepath.Join(snap, "chvmm-snapshot.json"))
 	require.NoError(t, err)
@@ -357,15 +356,4 @@ func testVersionedOperations(t *testing.T, version string) {
 		require.NoError(t, w.h.Coredump(c, dump))
 		assert.FileExists(t, dump)
 	})
-}
-
-// runtimeArch is CH's name of this machine's architecture.
-func runtimeArch() string {
-	switch runtime.GOARCH {
-	case "amd64":
-		return "x86_64"
-	case "arm64":
-		return "aarch64"
-	}
-	return runtime.GOARCH
 }

@@ -3,7 +3,6 @@ package conformance
 import (
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -78,12 +77,4 @@ func TestUpgradeMatrix(t *testing.T) {
 }
 
 // arch is CH's name of this machine's architecture.
-func arch() string {
-	switch runtime.GOARCH {
-	case "amd64":
-		return "x86_64"
-	case "arm64":
-		return "aarch64"
-	}
-	return runtime.GOARCH
-}
+func arch() string { return core.Releases()[0].Arch() }

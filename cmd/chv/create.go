@@ -52,7 +52,7 @@ func runCreate(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	return e.action(ctx, *socket, true, func(ctx context.Context, h core.Hypervisor) error {
-		return h.CreateVM(ctx, cfg)
+		return h.CreateVM(ctx, cfg, nil)
 	})
 }
 

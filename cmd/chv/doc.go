@@ -9,16 +9,25 @@
 //
 // Host and releases:
 //
-//	chv versions                    registered versions: API version, arches, embedded binary, differing capabilities
+//	chv versions                    registered versions: embedded binary, known advisories, differing capabilities
 //	chv extract [--version C]       extract embedded binaries into the data directory, print their paths
 //	chv doctor [--version C] [--simulate] [--socket-dir D]
 //	                                /dev/kvm, group kvm, data and socket directories; then per version:
-//	                                binary -> extract -> --version -> start -> ping -> vmm.shutdown, timed
+//	                                binary -> extract -> --version -> start -> ping -> vmm.shutdown, timed;
+//	                                known advisories are warnings
 //
 // VMM processes:
 //
-//	chv start --socket S [--version C] [--detach] [--log-file F] [--binary B] [--simulate] [-- CH args]
-//	chv restore-process --snapshot DIR --socket S [--detach] [--resume] [--simulate]
+//	chv start --socket S [--version C] [--detach] [--events] [--log-file F] [--binary B | --simulate] [-- CH args]
+//	chv restore-process --snapshot DIR --socket S [--detach] [--events] [--resume] [--prefault] [--binary B | --simulate]
+//
+// --binary defaults to $CHVMM_BINARY (chv reads it; core reads no
+// environment); without --version, chv starts the release the binary's
+// --version reports. --timeout bounds a start and Ctrl-C aborts it (the
+// VMM is then killed). In the foreground chv binds the VMM's life to its
+// own (core.WithLifetime), stops it gracefully on Ctrl-C, and reports how
+// it ended (core.Exit: requested, guest shutdown, crashed, killed; the last
+// two exit 1). Starting a release with known advisories warns on stderr.
 //
 // Against a running VMM (--socket S):
 //
@@ -39,7 +48,7 @@
 //
 // Global flags, accepted before the command or among its flags:
 //
-//	--data-dir D   extracted binaries and simulator links (default /var/lib/chvmm for
+//	--data-dir D   extracted binaries and simulator scripts (default /var/lib/chvmm for
 //	               root, else $XDG_DATA_HOME/chvmm or ~/.local/share/chvmm)
 //	--json         machine-readable output on stdout; a failure prints
 //	               {"error", "exit_code", "api_error": {operation, status_code, messages}} on stderr
@@ -61,14 +70,17 @@
 //
 // --simulate (start, restore-process, doctor) runs the chsim simulator
 // instead of a CH binary, so chv can be tried without KVM or binaries. chv
-// is its own simulator: for CH version V it links
-// {data dir}/simulator/chv-simulator-V to its own executable and starts the
-// link with core.StartProcess, exactly as it starts a CH binary. Run under
-// a name starting with "chv-simulator-", chv acts as cloud-hypervisor V: it
-// answers --version with "cloud-hypervisor V" (core reads versions that way,
-// with an empty environment, so the program name carries the version) and
+// is its own simulator: for CH version V it writes
+// {data dir}/simulator/chv-simulator-V, a two-line script that runs chv's
+// own executable as `chv __chv-simulator V …`, and starts the script with
+// core.StartProcess, exactly as it starts a CH binary. Run that way (or
+// under a name starting with "chv-simulator-"), chv acts as
+// cloud-hypervisor V: it answers --version with "cloud-hypervisor V" and
 // serves the simulated API of V on the --api-socket it is given until
-// vmm.shutdown or a signal. It is a separate process, so it outlives
-// `chv start --detach`, and it needs no go toolchain at run time. The KVM
-// check and the embedded-binary requirement are skipped.
+// vmm.shutdown or a signal. A file per version is needed because core runs
+// a binary through its descriptor (argv[0] "cloud-hypervisor"), with an
+// empty environment, and knows a file's version by its identity: only the
+// file itself can carry the version. It is a separate process, so it
+// outlives `chv start --detach`, and it needs no go toolchain at run time.
+// The KVM check and the embedded-binary requirement are skipped.
 package main

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/chvmm/chvmm/core"
+	"github.com/chvmm/chvmm/core/chversion"
+	"github.com/chvmm/chvmm/core/driver"
 )
 
 // Statuses of a doctor check.
@@ -22,7 +24,12 @@ const (
 	statusOK   = "ok"
 	statusFail = "FAIL"
 	statusSkip = "skip"
+	statusWarn = "warn" // a warning: it does not fail doctor
 )
+
+// maxSocketPathLen is the longest unix socket path (sun_path less its
+// NUL), as core checks it.
+const maxSocketPathLen = 107
 
 // checkJSON is one doctor check.
 type checkJSON struct {
@@ -39,6 +46,9 @@ type versionCheckJSON struct {
 	Version string      `json:"version"`
 	OK      bool        `json:"ok"`
 	Steps   []checkJSON `json:"steps"`
+	// Advisories are the release's known advisories: warnings, which do
+	// not make OK false.
+	Advisories []advisoryJSON `json:"advisories"`
 }
 
 // doctorJSON is `chv doctor --json`.
@@ -47,6 +57,9 @@ type doctorJSON struct {
 	Simulated bool               `json:"simulated"`
 	Host      []checkJSON        `json:"host"`
 	Versions  []versionCheckJSON `json:"versions"`
+	// Warnings counts the distinct known advisories of the versions
+	// checked; they do not make OK false.
+	Warnings int `json:"warnings"`
 }
 
 // doctorSteps are the per-version steps, in order.
@@ -77,7 +90,7 @@ func runDoctor(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	d := doctor{e: e, simulate: *simulate, out: doctorJSON{Simulated: *simulate}}
-	d.hostChecks(*socketDir)
+	d.hostChecks(ctx, *socketDir)
 	sockDir, cleanup := d.socketTempDir(*socketDir)
 	defer cleanup()
 	for _, r := range rels {
@@ -85,6 +98,7 @@ func runDoctor(ctx context.Context, e *env, args []string) error {
 	}
 	failed := d.failures()
 	d.out.OK = failed == 0
+	d.out.Warnings = d.warnings()
 	if err := e.emit(d.out, d.print); err != nil {
 		return err
 	}
@@ -118,8 +132,9 @@ func skipped(name, why string) checkJSON {
 }
 
 // hostChecks checks KVM, group kvm, the data directory and the socket
-// directory.
-func (d *doctor) hostChecks(socketDir string) {
+// directory, and $CHVMM_BINARY when it is set.
+func (d *doctor) hostChecks(ctx context.Context, socketDir string) {
+	defer d.envBinaryCheck(ctx)
 	kvmErr := core.CheckKVM()
 	if d.simulate {
 		d.out.Host = append(d.out.Host, skipped("kvm device", "--simulate: the simulator needs no KVM"), skipped("kvm group", "--simulate"))
@@ -150,8 +165,8 @@ func (d *doctor) hostChecks(socketDir string) {
 			return "", err, fix
 		}
 		probe := filepath.Join(socketDir, fmt.Sprintf(".chv-doctor-%d.sock", os.Getpid()))
-		if len(probe)+8 > core.MaxSocketPathLen {
-			return "", fmt.Errorf("%s is too long for unix sockets (at most %d bytes with the file name)", socketDir, core.MaxSocketPathLen), fix
+		if len(probe)+8 > maxSocketPathLen {
+			return "", fmt.Errorf("%s is too long for unix sockets (at most %d bytes with the file name)", socketDir, maxSocketPathLen), fix
 		}
 		l, err := net.Listen("unix", probe)
 		if err != nil {
@@ -160,6 +175,29 @@ func (d *doctor) hostChecks(socketDir string) {
 		l.Close()
 		os.Remove(probe)
 		return socketDir + " takes unix sockets", nil, ""
+	}))
+}
+
+// envBinaryCheck checks the binary $CHVMM_BINARY names, if any, as `chv
+// start` would run it: its --version must name a registered release.
+func (d *doctor) envBinaryCheck(ctx context.Context) {
+	bin := os.Getenv(envBinary)
+	if bin == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.e.global.timeout)
+	defer cancel()
+	d.out.Host = append(d.out.Host, timed(envBinary, func() (string, error, string) {
+		const fix = "point " + envBinary + " at a cloud-hypervisor binary of a release chv embeds (chv versions), or unset it"
+		info, err := chversion.ReadBinary(ctx, bin)
+		if err != nil {
+			return "", err, fix
+		}
+		r, err := core.Lookup(info.Version)
+		if err != nil {
+			return "", fmt.Errorf("%s is %s: %w", bin, info.Raw, err), fix
+		}
+		return fmt.Sprintf("%s is %s: chv start runs it as CH %s", bin, info.Raw, r.Version()), nil, ""
 	}))
 }
 
@@ -211,7 +249,7 @@ func (d *doctor) socketTempDir(socketDir string) (string, func()) {
 func (d *doctor) checkVersion(ctx context.Context, r *core.Release, sockDir string) versionCheckJSON {
 	ctx, cancel := context.WithTimeout(ctx, d.e.global.timeout)
 	defer cancel()
-	res := versionCheckJSON{Version: r.Version}
+	res := versionCheckJSON{Version: r.Version(), Advisories: advisoriesOf(r)}
 	failed := false
 	step := func(name string, f func() (string, error, string)) {
 		if failed {
@@ -228,42 +266,44 @@ func (d *doctor) checkVersion(ctx context.Context, r *core.Release, sockDir stri
 		res.Steps = append(res.Steps, skipped("binary", "--simulate"))
 		step("extract", func() (string, error, string) {
 			var err error
-			binary, err = simulatorBinary(dataDir, r.Version)
+			binary, err = simulatorBinary(dataDir, r.Version())
 			return "simulator " + binary, err, "pass a writable --data-dir"
 		})
 	} else {
 		step("binary", func() (string, error, string) {
-			if !r.HasBinary(core.HostArch()) {
-				return "", fmt.Errorf("no %s binary for %s embedded in CH %s", core.BinaryName, core.HostArch(), r.Version),
+			if !r.HasBinary() {
+				return "", fmt.Errorf("no %s binary for %s embedded in CH %s", driver.BinaryName, hostArch(), r.Version()),
 					"run `make binaries` in the chvmm checkout and rebuild chv; or try chv doctor --simulate"
 			}
-			return "embedded for " + core.HostArch(), nil, ""
+			return "embedded for " + hostArch(), nil, ""
 		})
 		step("extract", func() (string, error, string) {
 			var err error
-			binary, err = r.BinaryPathContext(ctx, dataDir, core.HostArch())
-			return binary, err, "see the message; check that --data-dir is writable, or remove its system/binaries/" + r.Version
+			binary, err = r.BinaryPath(ctx, dataDir)
+			return binary, err, "see the message; check that --data-dir is writable, or remove its system/binaries/" + r.Version()
 		})
 	}
 	step("--version", func() (string, error, string) {
-		bv, err := core.ParseVersion(ctx, binary)
+		bv, err := chversion.ReadBinary(ctx, binary)
 		if err != nil {
-			return "", err, "the file is not a working CH binary for this host: remove it and run chv extract --version " + r.Version
+			return "", err, "the file is not a working CH binary for this host: remove it and run chv extract --version " + r.Version()
 		}
-		if bv.Version != r.Version {
-			return "", fmt.Errorf("%s says %q, want CH %s", binary, bv.Raw, r.Version), "remove it and run chv extract --version " + r.Version
+		if bv.Version != r.Version() {
+			return "", fmt.Errorf("%s says %q, want CH %s", binary, bv.Raw, r.Version()), "remove it and run chv extract --version " + r.Version()
 		}
 		return bv.Raw, nil, ""
 	})
 	var p *core.Process
-	socket := filepath.Join(sockDir, r.Version+".sock")
+	socket := filepath.Join(sockDir, r.Version()+".sock")
 	step("start", func() (string, error, string) {
-		opts := []core.ProcessOption{core.WithBinary(binary), core.WithStartTimeout(d.e.global.timeout)}
+		// As chv start does: core runs the embedded binary it extracted
+		// and verified, or the simulator.
+		opts := []core.StartOption{core.WithStartTimeout(d.e.global.timeout)}
 		if d.simulate {
-			opts = append(opts, core.WithoutKVMCheck())
+			opts = append(opts, core.WithBinary(binary), core.WithoutKVMCheck())
 		}
 		var err error
-		p, err = core.StartProcess(ctx, dataDir, r.Version, socket, opts...)
+		p, err = core.StartProcess(ctx, r, dataDir, socket, opts...)
 		if err != nil {
 			return "", err, "read the VMM's output quoted in the message; KVM problems show in the host checks"
 		}
@@ -275,23 +315,27 @@ func (d *doctor) checkVersion(ctx context.Context, r *core.Release, sockDir stri
 			_ = p.Wait()
 		}()
 	}
-	var conn *core.Conn
+	var h core.Hypervisor
 	step("ping", func() (string, error, string) {
 		var err error
-		conn, err = core.Connect(ctx, socket)
+		h, err = core.Connect(ctx, socket)
 		if err != nil {
 			return "", err, "the VMM started but its API does not answer; see its log " + p.LogPath()
 		}
-		if conn.Release.Version != r.Version {
-			return "", fmt.Errorf("the VMM reports CH %s (build %s), want %s", conn.Release.Version, conn.Info.BuildVersion, r.Version), "remove the binary and run chv extract --version " + r.Version
+		info, err := h.Ping(ctx)
+		if err != nil {
+			return "", err, "the VMM answered one ping but not the next; see its log " + p.LogPath()
 		}
-		return "build " + conn.Info.BuildVersion + ", features " + strings.Join(conn.Info.Features, ","), nil, ""
+		if v := h.Release().Version(); v != r.Version() {
+			return "", fmt.Errorf("the VMM reports CH %s (build %s), want %s", v, info.BuildVersion, r.Version()), "remove the binary and run chv extract --version " + r.Version()
+		}
+		return "build " + info.BuildVersion + ", features " + strings.Join(info.Features, ","), nil, ""
 	})
-	if conn != nil {
-		defer conn.Close()
+	if h != nil {
+		defer h.Close()
 	}
 	step("shutdown", func() (string, error, string) {
-		if err := conn.Hypervisor().ShutdownVMM(ctx); err != nil {
+		if err := h.ShutdownVMM(ctx); err != nil {
 			return "", err, "the VMM refused vmm.shutdown; it was killed; see its log " + p.LogPath()
 		}
 		select {
@@ -299,10 +343,24 @@ func (d *doctor) checkVersion(ctx context.Context, r *core.Release, sockDir stri
 		case <-ctx.Done():
 			return "", fmt.Errorf("the VMM did not exit after vmm.shutdown: %w", ctx.Err()), "it was killed; see its log " + p.LogPath()
 		}
+		if exit := p.Wait(); exit.Reason != core.ExitRequested {
+			return "", fmt.Errorf("the VMM exited, but not as asked: %s", exit), "see its log " + p.LogPath()
+		}
 		return "VMM exited", nil, ""
 	})
 	res.OK = !failed
 	return res
+}
+
+// warnings counts the distinct advisories of the versions checked.
+func (d *doctor) warnings() int {
+	ids := map[string]bool{}
+	for _, v := range d.out.Versions {
+		for _, a := range v.Advisories {
+			ids[a.ID] = true
+		}
+	}
+	return len(ids)
 }
 
 // failures counts the failed checks.
@@ -324,7 +382,8 @@ func (d *doctor) failures() int {
 }
 
 // print writes the human report: host checks, a table of versions by
-// step, and one line per failure with what to do.
+// step (and their count of advisories), the advisories as warnings, and
+// one line per failure with what to do.
 func (d *doctor) print(w io.Writer) {
 	t := newTable(w)
 	t.row("HOST CHECK", "STATUS", "DETAIL")
@@ -342,8 +401,10 @@ func (d *doctor) print(w io.Writer) {
 	for _, s := range doctorSteps {
 		head = append(head, strings.ToUpper(s))
 	}
-	t.row(append(head, "TOTAL")...)
-	for _, v := range d.out.Versions {
+	t.row(append(head, "TOTAL", "ADVISORIES")...)
+	lists := make([][]advisoryJSON, len(d.out.Versions))
+	for i, v := range d.out.Versions {
+		lists[i] = v.Advisories
 		cells := []string{v.Version}
 		var total float64
 		for _, c := range v.Steps {
@@ -354,9 +415,18 @@ func (d *doctor) print(w io.Writer) {
 			}
 			cells = append(cells, cell)
 		}
-		t.row(append(cells, ms(time.Duration(total*float64(time.Millisecond))))...)
+		adv := statusOK
+		if n := len(v.Advisories); n > 0 {
+			adv = fmt.Sprintf("%s %d", statusWarn, n)
+		}
+		t.row(append(cells, ms(time.Duration(total*float64(time.Millisecond))), adv)...)
 	}
 	t.flush()
+	if d.out.Warnings > 0 {
+		fmt.Fprintln(w, "\nWarnings: known advisories (a release stays embedded to resume the VMs paused or")
+		fmt.Fprintln(w, "snapshotted under it; start new VMs on a release with the fixes):")
+		printAdvisories(w, lists...)
+	}
 	var lines []string
 	for _, c := range d.out.Host {
 		if c.Status == statusFail {
@@ -371,6 +441,10 @@ func (d *doctor) print(w io.Writer) {
 		}
 	}
 	if len(lines) == 0 {
+		if d.out.Warnings > 0 {
+			fmt.Fprintf(w, "\nall checks passed, with %d warning(s) (above)\n", d.out.Warnings)
+			return
+		}
 		fmt.Fprintln(w, "\nall checks passed")
 		return
 	}

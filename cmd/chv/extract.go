@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-
-	"github.com/chvmm/chvmm/core"
 )
 
 // extractJSON is one version in `chv extract --json`.
@@ -30,8 +28,8 @@ func runExtract(ctx context.Context, e *env, args []string) error {
 	var out []extractJSON
 	failed := 0
 	for _, r := range rels {
-		res := extractJSON{Version: r.Version}
-		path, err := r.BinaryPathContext(ctx, e.global.dataDir, core.HostArch())
+		res := extractJSON{Version: r.Version()}
+		path, err := r.BinaryPath(ctx, e.global.dataDir)
 		if err != nil {
 			res.Error = err.Error()
 			failed++

@@ -36,7 +36,7 @@ func defaultGlobals() *globals {
 // register adds the global flags to fs, bound to g (whose current values
 // are the defaults, so flags given before the command carry over).
 func (g *globals) register(fs *flag.FlagSet) {
-	fs.StringVar(&g.dataDir, "data-dir", g.dataDir, "directory for extracted binaries and simulator links")
+	fs.StringVar(&g.dataDir, "data-dir", g.dataDir, "directory for extracted binaries and simulator scripts")
 	fs.BoolVar(&g.json, "json", g.json, "machine-readable JSON output (errors too, on stderr)")
 	fs.DurationVar(&g.timeout, "timeout", g.timeout, "bound on the command's work with the VMM (per version in doctor)")
 }

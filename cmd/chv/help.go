@@ -11,15 +11,30 @@ import (
 
 // commandDetails is the longer help of some commands, shown by -h.
 var commandDetails = map[string]string{
+	"versions": `
+For each registered version: whether this build embeds its binary (a build
+embeds its own architecture's only), how many known advisories (security,
+data-loss) it has; then each advisory once, with its fix and summary (every
+source in --json); then the capabilities that differ between versions.`,
 	"start": `
 Starts the embedded binary of --version (extracted into --data-dir), or
---binary, or with --simulate the chsim simulator of that version (chv runs
-itself as chv-simulator-VERSION: no KVM or binary needed). Arguments after
-"--" are passed to CH. Without --detach chv stays in the foreground until
-the VMM exits (Ctrl-C stops it gracefully).`,
+--binary (default $CHVMM_BINARY), or with --simulate the chsim simulator of
+that version (chv runs itself as chv-simulator-VERSION: no KVM or binary
+needed). Given a binary and no --version, chv starts the release the
+binary's --version reports; with --version the binary must be of that
+release. Arguments after "--" are passed to CH (-- -vv --seccomp log).
+--timeout bounds the start, and Ctrl-C aborts it: the VMM is then killed.
+Without --detach chv stays in the foreground until the VMM exits (Ctrl-C
+stops it gracefully; it never outlives chv), then says how it ended:
+requested, guest shutdown, crashed or killed (exit status 1 for the last
+two: the VM is lost). With --json an {"exit": …} object then follows the
+first one; --events prints each CH event as it comes ({"event": …}).`,
 	"restore-process": `
-Reads the snapshot's chvmm metadata, starts a VMM of exactly the CH version
-that wrote it and restores the snapshot into it (core.RestoreProcess).`,
+Reads the snapshot's chvmm metadata, starts a VMM of the CH version that
+wrote it (or the newest registered one of its major release) and restores
+the snapshot into it (core.RestoreProcess). --binary (default
+$CHVMM_BINARY) must be of that version. --timeout bounds the start and the
+restore; the foreground, --events and the exit report are as for start.`,
 	"restore": `
 The snapshot must have been written by the VMM's own CH version (the version
 lock): another version's snapshot is refused unless --force is given. Use
@@ -32,10 +47,12 @@ booted directly: e.g.
       --cmdline console=ttyS0 --cpus 2 --memory 1G --serial serial.log`,
 	"doctor": `
 Host checks: /dev/kvm opens read-write, group kvm, the data directory is
-writable, the socket directory takes unix sockets. Then for each version:
-binary embedded -> extract -> its --version agrees -> start -> ping ->
-vmm.shutdown, timed. Exit status 1 if anything failed; each failure says
-what to do. --simulate checks the simulator instead of CH binaries.`,
+writable, the socket directory takes unix sockets, and $CHVMM_BINARY (when
+set) reports a registered version. Then for each version: binary embedded
+-> extract -> its --version agrees -> start -> ping -> vmm.shutdown, timed.
+Exit status 1 if anything failed; each failure says what to do. Known
+advisories of the versions are warnings, not failures. --simulate checks
+the simulator instead of CH binaries.`,
 }
 
 // printUsage writes the overview of chv: synopsis, commands by group,
@@ -71,17 +88,17 @@ func printUsage(w io.Writer) {
 }
 
 func joinVersions() string {
-	vs := core.Versions() // oldest first
+	rs := core.Releases() // oldest first
 	s := ""
-	for i, v := range vs {
+	for i, r := range rs {
 		switch {
 		case i == 0:
-		case i == len(vs)-1:
+		case i == len(rs)-1:
 			s += " and "
 		default:
 			s += ", "
 		}
-		s += v
+		s += r.Version()
 	}
 	return s
 }

@@ -25,10 +25,23 @@ import (
 var chvBin string
 
 func TestMain(m *testing.M) {
+	// Temporary directories (data directories among them) go below the
+	// user's cache directory: core refuses to run binaries from below a
+	// world-writable /tmp (ErrUntrustedPath).
+	if cache, err := os.UserCacheDir(); err == nil && os.MkdirAll(cache, 0o700) == nil {
+		if base, err := os.MkdirTemp(cache, "cv"); err == nil {
+			os.Setenv("TMPDIR", base)
+			defer os.RemoveAll(base)
+		}
+	}
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
 	dir, err := os.MkdirTemp("", "chv-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return 1
 	}
 	chvBin = filepath.Join(dir, "chv")
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
@@ -39,11 +52,11 @@ func TestMain(m *testing.M) {
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building chv: %v\n%s", err, out)
 		os.RemoveAll(dir)
-		os.Exit(1)
+		return 1
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
-	os.Exit(code)
+	return code
 }
 
 // result is one run of chv.
@@ -59,10 +72,31 @@ func (r result) String() string {
 // chv runs the chv binary in dir with args and returns what it did.
 func chv(t *testing.T, dir string, args ...string) result {
 	t.Helper()
+	return chvEnv(t, dir, nil, args...)
+}
+
+// chvEnv is chv with the variables env ("KEY=value") added to the
+// environment.
+func chvEnv(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
+	return runAs(t, chvBin, dir, env, args...)
+}
+
+// runAs runs the chv binary bin in dir with args and env added to the
+// environment, and returns what it did.
+func runAs(t *testing.T, bin, dir string, env []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, chvBin, args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
+	// The tests' own environment must not choose the binary.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, envBinary+"=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -129,9 +163,10 @@ func stopVMM(socket string, pid int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if socket != "" {
-		hc := core.NewHTTPClient(socket)
-		_ = core.ShutdownVMM(ctx, hc)
-		hc.CloseIdleConnections()
+		if h, err := core.Connect(ctx, socket); err == nil {
+			_ = h.ShutdownVMM(ctx)
+			_ = h.Close()
+		}
 	}
 	if pid > 0 {
 		_ = syscall.Kill(pid, syscall.SIGKILL)

@@ -2,7 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,30 +19,68 @@ func TestVersions(t *testing.T) {
 	t.Parallel()
 	d := t.TempDir()
 	r := ok(t, d, "versions")
-	for _, v := range core.Versions() {
-		assert.Regexp(t, `(?m)^`+strings.ReplaceAll(v, ".", `\.`)+`\s+0\.\d+\.\d+\s`, r.stdout)
+	assert.Regexp(t, `(?m)^VERSION\s+BINARY FOR `+strings.ToUpper(hostArch())+`\s+ADVISORIES$`, r.stdout)
+	for _, rel := range core.Releases() {
+		bin := `missing \(make binaries\)`
+		if rel.HasBinary() {
+			bin = "embedded"
+		}
+		count := `-`
+		if n := len(rel.Advisories()); n > 0 {
+			count = fmt.Sprintf(`%d \(\d+ [a-z-]+(, \d+ [a-z-]+)?\)`, n)
+		}
+		assert.Regexp(t, `(?m)^`+regexp.QuoteMeta(rel.Version())+`\s+`+bin+`\s+`+count+`$`, r.stdout)
+		for _, a := range rel.Advisories() {
+			assert.Regexp(t, `(?m)^`+regexp.QuoteMeta(a.ID)+`( \([^)]*\))?: `+string(a.Kind)+`, `, r.stdout, "the detail section lists %s", a.ID)
+		}
 	}
+	assert.Equal(t, 1, strings.Count(r.stdout, "\nCVE-2026-45782 "), "each advisory is listed once")
+	assert.Contains(t, r.stdout, "CVE-2026-45782 (GHSA-f47p-p25q-83rh): security, fixed in v51.2; affects v48.0, v49.0, v50.2\n    A malicious guest")
+	assert.Contains(t, r.stdout, "CH#8606: data-loss, no fixed release yet; affects v52.0, v53.0\n")
 	assert.Contains(t, r.stdout, "Capabilities that differ")
 	assert.Regexp(t, `(?m)^PUT /vm\.resize-disk\s+-\s+-\s+yes\s+yes\s+yes\s+yes$`, r.stdout)
 
 	var out versionsJSON
 	okJSON(t, d, &out, "versions")
-	assert.Equal(t, core.HostArch(), out.HostArch)
-	require.Len(t, out.Versions, len(core.Releases()))
+	assert.Equal(t, hostArch(), out.HostArch)
+	rels := core.Releases()
+	require.Len(t, out.Versions, len(rels))
 	require.NotEmpty(t, out.Features)
+	index := map[string]int{} // releases are oldest first
+	for i, rel := range rels {
+		index[rel.Version()] = i
+	}
 	for i, v := range out.Versions {
-		rel := core.Releases()[i]
-		assert.Equal(t, rel.Version, v.Version)
-		assert.Equal(t, rel.APIVersion, v.APIVersion)
-		assert.Equal(t, rel.HasBinary(core.HostArch()), v.Embedded)
+		rel := rels[i]
+		assert.Equal(t, rel.Version(), v.Version)
+		assert.Equal(t, rel.HasBinary(), v.Embedded)
+		require.Len(t, v.Advisories, len(rel.Advisories()))
+		for j, a := range rel.Advisories() {
+			got := v.Advisories[j]
+			assert.Equal(t, []any{a.ID, string(a.Kind), a.Summary, a.Affected, a.FixedIn, a.Sources, len(a.Aliases)},
+				[]any{got.ID, got.Kind, got.Summary, got.Affected, got.FixedIn, got.Sources, len(got.Aliases)})
+			assert.Contains(t, got.Affected, v.Version)
+		}
 		// Each differing feature is listed exactly for the versions
 		// between its Since and Until.
 		for _, f := range out.Features {
-			inRange := (f.Since == "" || rel.SemVer().Compare(mustLookup(t, f.Since).SemVer()) >= 0) &&
-				(f.Until == "" || rel.SemVer().Compare(mustLookup(t, f.Until).SemVer()) <= 0)
-			assert.Equal(t, inRange, contains(v.Features, f.Name), "%s %s", v.Version, f.Name)
+			inRange := (f.Since == "" || i >= index[f.Since]) && (f.Until == "" || i <= index[f.Until])
+			assert.Equal(t, inRange, slices.Contains(v.Features, f.Name), "%s %s", v.Version, f.Name)
 		}
 	}
+	var raw struct {
+		Versions []map[string]json.RawMessage `json:"versions"`
+	}
+	okJSON(t, d, &raw, "versions")
+	assert.JSONEq(t, `"v50.1"`, string(must(t, raw.Versions[0]["advisories"])[0]["fixed_in"]), "snake_case members")
+}
+
+// must decodes a JSON array of objects.
+func must(t *testing.T, m json.RawMessage) []map[string]json.RawMessage {
+	t.Helper()
+	var v []map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(m, &v))
+	return v
 }
 
 func mustLookup(t *testing.T, v string) *core.Release {
@@ -48,22 +89,13 @@ func mustLookup(t *testing.T, v string) *core.Release {
 	return r
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // TestExtract: without binaries (this tree has none), every version fails
 // and says how to get one.
 func TestExtract(t *testing.T) {
 	t.Parallel()
 	d := t.TempDir()
 	data := filepath.Join(d, "data")
-	if core.Releases()[0].HasBinary(core.HostArch()) {
+	if core.Releases()[0].HasBinary() {
 		var out []extractJSON
 		okJSON(t, d, &out, "extract", "--data-dir", data)
 		for _, r := range out {
@@ -112,6 +144,10 @@ func TestDoctorSimulate(t *testing.T) {
 	}
 	assert.Equal(t, doctorSteps, names)
 	assert.Contains(t, out.Versions[0].Steps[2].Detail, "cloud-hypervisor v53.0")
+	v53 := mustLookup(t, "v53.0")
+	require.NotEmpty(t, v53.Advisories(), "this test wants a release with advisories")
+	assert.Equal(t, advisoriesOf(v53), out.Versions[0].Advisories, "advisories are warnings: ok stays true")
+	assert.Equal(t, len(v53.Advisories()), out.Warnings)
 	hostStatus := map[string]string{}
 	for _, c := range out.Host {
 		hostStatus[c.Name] = c.Status
@@ -119,10 +155,16 @@ func TestDoctorSimulate(t *testing.T) {
 	assert.Equal(t, map[string]string{"kvm device": statusSkip, "kvm group": statusSkip, "data dir": statusOK, "socket dir": statusOK}, hostStatus)
 
 	r := ok(t, d, "doctor", "--simulate", "--data-dir", filepath.Join(d, "data"), "--socket-dir", d)
-	for _, v := range core.Versions() {
-		assert.Regexp(t, `(?m)^`+strings.ReplaceAll(v, ".", `\.`)+`\s+skip\s+ok \S+\s+ok \S+\s+ok \S+\s+ok \S+\s+ok \S+\s+\S+$`, r.stdout)
+	for _, rel := range core.Releases() {
+		adv := "ok"
+		if n := len(rel.Advisories()); n > 0 {
+			adv = fmt.Sprintf("warn %d", n)
+		}
+		assert.Regexp(t, `(?m)^`+regexp.QuoteMeta(rel.Version())+`\s+skip\s+ok \S+\s+ok \S+\s+ok \S+\s+ok \S+\s+ok \S+\s+\S+\s+`+adv+`$`, r.stdout)
 	}
-	assert.Contains(t, r.stdout, "all checks passed")
+	assert.Contains(t, r.stdout, "\nWarnings: known advisories")
+	assert.Contains(t, r.stdout, "CH#8606: data-loss, no fixed release yet; affects v52.0, v53.0\n")
+	assert.Regexp(t, `all checks passed, with \d+ warning\(s\) \(above\)\n$`, r.stdout)
 }
 
 // TestDoctorFailures: a missing binary and an unwritable data directory
@@ -138,7 +180,7 @@ func TestDoctorFailures(t *testing.T) {
 	assert.Regexp(t, `(?m)^v48\.0\s+skip\s+FAIL \S+\s+skip\s+skip\s+skip\s+skip`, r.stdout)
 	assert.Contains(t, r.stderr, "chv: doctor: 2 check(s) failed")
 
-	if core.Releases()[0].HasBinary(core.HostArch()) {
+	if core.Releases()[0].HasBinary() {
 		t.Skip("binaries are embedded: the missing-binary failure cannot happen")
 	}
 	r = chv(t, d, "doctor", "--data-dir", filepath.Join(d, "data"), "--socket-dir", d, "--version", "v49.0", "--json")
@@ -187,6 +229,8 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		{[]string{"start", "--simulate", "--socket", "s", "--version", "not a version"}, "--version:"},
 		{[]string{"start", "--simulate", "--binary", "b", "--socket", "s"}, "--simulate and --binary exclude each other"},
 		{[]string{"help", "frob"}, `unknown command "frob"`},
+		{[]string{"start", "--simulate", "--socket", "s", "--", "--api-socket=fd=3"}, `--api-socket after "--": chv gives CH its API socket`},
+		{[]string{"start", "--simulate", "--detach", "--events", "--socket", "s"}, "--events prints the events of a VMM in the foreground; it excludes --detach"},
 	} {
 		r := chv(t, d, c.args...)
 		assert.Equal(t, exitUsage, r.code, "%v: %s", c.args, r)

@@ -51,8 +51,8 @@ func init() {
 }
 
 func main() {
-	if version, ok := simulatorVersion(os.Args[0]); ok {
-		os.Exit(chsim.Main(version, os.Args[1:], os.Stdout, os.Stderr))
+	if version, chArgs, ok := simulatorArgs(os.Args); ok {
+		os.Exit(chsim.Main(version, chArgs, os.Stdout, os.Stderr))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)

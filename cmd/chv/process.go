@@ -5,18 +5,27 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/chvmm/chvmm/core"
+	"github.com/chvmm/chvmm/core/chversion"
 )
+
+// envBinary names the environment variable that, set to the path of a
+// cloud-hypervisor binary, makes start and restore-process run it instead
+// of the embedded binary, as --binary does (--binary wins; --simulate
+// ignores it). core reads no environment: chv passes the binary on with
+// core.WithBinary.
+const envBinary = "CHVMM_BINARY"
 
 // processCommands start VMM processes: start, restore-process.
 func processCommands() []*command {
 	return []*command{
-		{name: "start", args: "--socket S [--version C] [--detach] [--log-file F] [--simulate] [-- extra CH args]",
+		{name: "start", args: "--socket S [--version C] [--detach] [--events] [--log-file F] [--binary B | --simulate] [-- extra CH args]",
 			summary: "start a Cloud Hypervisor VMM serving its API on a socket", group: "VMM processes", run: runStart},
-		{name: "restore-process", args: "--snapshot DIR --socket S [--detach] [--resume] [--simulate]",
+		{name: "restore-process", args: "--snapshot DIR --socket S [--detach] [--events] [--resume] [--prefault] [--binary B | --simulate]",
 			summary: "start the CH version that wrote a snapshot and restore the snapshot into it", group: "VMM processes", run: runRestoreProcess},
 	}
 }
@@ -27,44 +36,101 @@ type processFlags struct {
 	logFile  string
 	binary   string
 	detach   bool
+	events   bool
 	simulate bool
 }
 
 func (pf *processFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&pf.socket, "socket", "", "API socket path of the new VMM (required)")
 	fs.StringVar(&pf.logFile, "log-file", "", "CH's own log file (--log-file of CH); its stdout/stderr go to {socket dir}/logs/{socket name}.log")
-	fs.StringVar(&pf.binary, "binary", "", "run this cloud-hypervisor binary instead of the embedded one")
+	fs.StringVar(&pf.binary, "binary", "", "run this cloud-hypervisor binary instead of the embedded one (default $"+envBinary+")")
 	fs.BoolVar(&pf.detach, "detach", false, "return once the VMM is ready and leave it running")
+	fs.BoolVar(&pf.events, "events", false, "in the foreground, print CH's events as they happen")
 	fs.BoolVar(&pf.simulate, "simulate", false, "run the chsim simulator (chv itself) instead of CH: no KVM, no binary needed")
 }
 
-// options turns the flags into StartProcess options for release r (the
-// simulator of r with --simulate).
-func (pf *processFlags) options(e *env, r *core.Release) ([]core.ProcessOption, error) {
-	opts := []core.ProcessOption{core.WithStartTimeout(e.global.timeout)}
+// check refuses flags that exclude each other.
+func (pf *processFlags) check(e *env) error {
 	switch {
 	case pf.simulate && pf.binary != "":
-		return nil, usageErrorf("%s: --simulate and --binary exclude each other", e.cmd.name)
+		return usageErrorf("%s: --simulate and --binary exclude each other", e.cmd.name)
+	case pf.events && pf.detach:
+		return usageErrorf("%s: --events prints the events of a VMM in the foreground; it excludes --detach", e.cmd.name)
+	}
+	return nil
+}
+
+// binarySource returns the binary to run instead of the embedded one
+// (--binary, else $CHVMM_BINARY) and how it was named, for messages
+// ("--binary /x", "CHVMM_BINARY=/x"); "" with --simulate or when neither
+// names one.
+func (pf *processFlags) binarySource() (path, named string) {
+	switch {
 	case pf.simulate:
-		so, err := simulatorOptions(e.global.dataDir, r)
+		return "", ""
+	case pf.binary != "":
+		return pf.binary, "--binary " + pf.binary
+	}
+	if b := os.Getenv(envBinary); b != "" {
+		return b, envBinary + "=" + b
+	}
+	return "", ""
+}
+
+// launch is what a starting command hands core: the options, and the
+// context that bounds the start.
+type launch struct {
+	opts []core.StartOption
+	// binary is the file run instead of the embedded binary (a given
+	// binary or the simulator link); "" for the embedded one.
+	binary string
+	// ctx bounds the start (and a restore) by --timeout and Ctrl-C: core
+	// kills a VMM whose start it ends.
+	ctx context.Context
+	// done releases ctx and ends the lifetime of a foreground VMM (core
+	// kills it then, if it still runs); call it when the command returns.
+	done func()
+}
+
+// prepare turns the flags into the launch of a VMM of release r (r is
+// needed only with --simulate, to run its simulator). A foreground VMM's
+// life is bound to the command (core.WithLifetime): it cannot outlive chv,
+// which stops it gracefully on Ctrl-C first (see supervise).
+func (pf *processFlags) prepare(ctx context.Context, e *env, r *core.Release) (*launch, error) {
+	l := &launch{opts: []core.StartOption{core.WithStartTimeout(e.global.timeout)}}
+	if bin, _ := pf.binarySource(); pf.simulate || bin != "" {
+		if pf.simulate {
+			link, err := simulatorBinary(e.global.dataDir, r.Version())
+			if err != nil {
+				return nil, err
+			}
+			bin = link
+			l.opts = append(l.opts, core.WithoutKVMCheck())
+		}
+		abs, err := filepath.Abs(bin)
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, so...)
-	case pf.binary != "":
-		opts = append(opts, core.WithBinary(pf.binary))
-	}
-	if pf.detach {
-		opts = append(opts, core.WithDetached())
+		l.binary = abs
+		l.opts = append(l.opts, core.WithBinary(abs))
 	}
 	if pf.logFile != "" {
 		abs, err := filepath.Abs(pf.logFile)
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, core.WithCHLogFile(abs))
+		l.opts = append(l.opts, core.WithArgs("--log-file", abs))
 	}
-	return opts, nil
+	startCtx, cancelStart := context.WithTimeout(ctx, e.global.timeout)
+	l.ctx, l.done = startCtx, cancelStart
+	if pf.detach {
+		l.opts = append(l.opts, core.WithDetached())
+	} else {
+		life, endLife := context.WithCancel(context.WithoutCancel(ctx))
+		l.opts = append(l.opts, core.WithLifetime(life))
+		l.done = func() { cancelStart(); endLife() }
+	}
+	return l, nil
 }
 
 // processJSON describes a started VMM.
@@ -77,8 +143,15 @@ type processJSON struct {
 	CHLogFile string `json:"ch_log_file,omitempty"`
 	Detached  bool   `json:"detached"`
 	Simulated bool   `json:"simulated"`
-	Snapshot  string `json:"snapshot,omitempty"`
-	State     string `json:"state,omitempty"`
+	// Handle is what core.Attach needs to take the VMM back.
+	Handle   core.Handle `json:"handle"`
+	Snapshot string      `json:"snapshot,omitempty"`
+	// SnapshotVersion is the CH release that wrote the snapshot; another
+	// point release of its major may restore it.
+	SnapshotVersion string `json:"snapshot_version,omitempty"`
+	State           string `json:"state,omitempty"`
+	// Advisories are the known advisories of the VMM's release.
+	Advisories []advisoryJSON `json:"advisories"`
 }
 
 func runStart(ctx context.Context, e *env, args []string) error {
@@ -86,47 +159,75 @@ func runStart(ctx context.Context, e *env, args []string) error {
 	fs := e.flags()
 	var pf processFlags
 	pf.register(fs)
-	version := fs.String("version", "latest", "CH version or constraint to start (v50.2, 50, \">= 51\")")
+	version := fs.String("version", "latest", "CH version or constraint to start (v50.2, 50, \">= 51\"); with a binary, default: the version it reports")
 	if _, err := e.parse(fs, args, 0); err != nil {
 		return err
 	}
 	if err := e.requireFlag("socket", pf.socket); err != nil {
 		return err
 	}
-	// With --binary, --version only has to match what the binary reports
-	// (StartProcess checks it), so it need not name a registered release:
-	// r is then nil. options refuses --simulate with --binary before it
-	// would use r.
-	r, err := lookupRelease(*version)
-	if err != nil && pf.binary == "" {
+	if err := pf.check(e); err != nil {
 		return err
 	}
-	opts, err := pf.options(e, r)
+	versionSet := isSet(fs, "version")
+	r, err := pf.startRelease(ctx, e, *version, versionSet)
 	if err != nil {
 		return err
 	}
-	want := *version
-	if pf.simulate {
-		want = r.Version
+	l, err := pf.prepare(ctx, e, r)
+	if err != nil {
+		return err
 	}
+	defer l.done()
 	if len(extra) > 0 {
-		opts = append(opts, core.WithArgs(extra...))
+		for _, a := range extra {
+			if name, _, _ := strings.Cut(a, "="); name == "--api-socket" || name == "--event-monitor" {
+				return usageErrorf("start: %s after \"--\": chv gives CH its API socket and event monitor itself", name)
+			}
+		}
+		l.opts = append(l.opts, core.WithArgs(extra...))
 	}
 	socket, err := filepath.Abs(pf.socket)
 	if err != nil {
 		return err
 	}
-	// A foreground VMM is stopped gracefully on a signal (below), not
-	// killed by the signal's cancellation.
-	startCtx := ctx
-	if !pf.detach {
-		startCtx = context.WithoutCancel(ctx)
-	}
-	p, err := core.StartProcess(startCtx, e.global.dataDir, want, socket, opts...)
+	p, err := core.StartProcess(l.ctx, r, e.global.dataDir, socket, l.opts...)
 	if err != nil {
+		if _, named := pf.binarySource(); named != "" && versionSet && errors.Is(err, core.ErrVersionMismatch) {
+			return fmt.Errorf("%w\n(%s is not CH %s: without --version chv starts the release the binary reports)", err, named, r.Version())
+		}
 		return startHint(err)
 	}
-	return e.supervise(ctx, p, pf, processJSON{})
+	return e.supervise(ctx, p, pf, l, processJSON{})
+}
+
+// startRelease returns the release `chv start` runs: --version's; or,
+// when a binary is given and --version is not, the one the binary reports
+// (its --version, chversion.ReadBinary). An unknown --version is a usage
+// error; a binary that reports no registered release, a failure.
+func (pf *processFlags) startRelease(ctx context.Context, e *env, version string, versionSet bool) (*core.Release, error) {
+	bin, named := pf.binarySource()
+	if bin == "" || versionSet {
+		return lookupRelease(version)
+	}
+	rctx, cancel := context.WithTimeout(ctx, e.global.timeout)
+	defer cancel()
+	info, err := chversion.ReadBinary(rctx, bin)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", named, err)
+	}
+	r, err := core.Lookup(info.Version)
+	if err != nil {
+		return nil, fmt.Errorf("%s is %s, which chv does not embed: %w", named, info.Raw, err)
+	}
+	return r, nil
+}
+
+// isSet reports whether the flag name was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // splitExtraArgs splits args at the first "--": what follows goes to CH.
@@ -139,69 +240,22 @@ func splitExtraArgs(args []string) (own, extra []string) {
 	return args, nil
 }
 
-// startHint adds what to do to a start failure.
+// startHint adds what to do to a start failure; a refused option (extra
+// CH arguments chvmm owns) is a usage error.
 func startHint(err error) error {
 	switch {
+	case errors.Is(err, core.ErrBadConfig):
+		return usageError{err}
 	case errors.Is(err, core.ErrNoBinary), errors.Is(err, core.ErrKVMUnavailable):
 		return fmt.Errorf("%w\n(to try chv without KVM or binaries, add --simulate)", err)
 	case errors.Is(err, core.ErrSocketInUse):
 		return fmt.Errorf("%w; stop that VMM ('chv shutdown-vmm --socket S') or use another --socket", err)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("%w (interrupted; the VMM was killed)", err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w (--timeout; the VMM was killed)", err)
 	}
 	return err
-}
-
-// supervise reports the started VMM; unless it is detached, it then waits
-// for the VMM to exit, stopping it gracefully on SIGINT/SIGTERM.
-func (e *env) supervise(ctx context.Context, p *core.Process, pf processFlags, out processJSON) error {
-	out.PID, out.Version, out.Socket, out.Binary = p.PID(), p.Version(), p.SocketPath(), p.Binary()
-	out.OutputLog, out.Detached, out.Simulated = p.LogPath(), p.Detached(), pf.simulate
-	if pf.logFile != "" {
-		out.CHLogFile, _ = filepath.Abs(pf.logFile)
-	}
-	if err := e.emit(out, func(w io.Writer) {
-		what := "started"
-		if out.Snapshot != "" {
-			what = "restored " + out.Snapshot + " into"
-		}
-		sim := ""
-		if out.Simulated {
-			sim = " (simulated)"
-		}
-		fmt.Fprintf(w, "%s cloud-hypervisor %s%s\n", what, out.Version, sim)
-		t := newTable(w)
-		t.row("pid", fmt.Sprint(out.PID))
-		t.row("socket", out.Socket)
-		if out.State != "" {
-			t.row("state", out.State)
-		}
-		t.row("output", orDash(out.OutputLog))
-		if out.CHLogFile != "" {
-			t.row("ch log", out.CHLogFile)
-		}
-		t.flush()
-		if !out.Detached {
-			fmt.Fprintln(w, "running in the foreground; Ctrl-C stops it (use --detach to leave it running)")
-		}
-	}); err != nil {
-		return err
-	}
-	if pf.detach {
-		return nil
-	}
-	select {
-	case <-p.Done():
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 3*core.DefaultStopTimeout)
-		defer cancel()
-		if err := p.Stop(sctx); err != nil {
-			return fmt.Errorf("stopping cloud-hypervisor pid %d: %w", p.PID(), err)
-		}
-		return nil
-	}
-	if err := p.Wait(); err != nil {
-		return fmt.Errorf("cloud-hypervisor pid %d exited: %w; see %s", p.PID(), err, orDash(p.LogPath()))
-	}
-	return nil
 }
 
 func runRestoreProcess(ctx context.Context, e *env, args []string) error {
@@ -210,6 +264,7 @@ func runRestoreProcess(ctx context.Context, e *env, args []string) error {
 	pf.register(fs)
 	snapshot := fs.String("snapshot", "", "snapshot directory written by 'chv snapshot' (required)")
 	resume := fs.Bool("resume", false, "resume the VM once restored (CH restores it paused)")
+	prefault := fs.Bool("prefault", false, "populate guest memory while restoring")
 	if _, err := e.parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -219,38 +274,60 @@ func runRestoreProcess(ctx context.Context, e *env, args []string) error {
 	if err := e.requireFlag("socket", pf.socket); err != nil {
 		return err
 	}
+	if err := pf.check(e); err != nil {
+		return err
+	}
 	md, err := core.ReadSnapshotMetadata(*snapshot)
 	if err != nil {
 		return err
 	}
-	r, err := core.Lookup(md.Version)
-	if err != nil {
-		return fmt.Errorf("snapshot %s was written by CH %s, which chv does not know: %w", *snapshot, md.Version, err)
+	var r *core.Release
+	if pf.simulate {
+		if r, err = snapshotRelease(md); err != nil {
+			return fmt.Errorf("snapshot %s was written by CH %s, which chv does not know: %w", *snapshot, md.Version, err)
+		}
 	}
-	opts, err := pf.options(e, r)
+	l, err := pf.prepare(ctx, e, r)
 	if err != nil {
 		return err
 	}
-	opts = append(opts, core.WithRestoreOptions(core.RestoreOptions{Resume: *resume}))
+	defer l.done()
 	socket, err := filepath.Abs(pf.socket)
 	if err != nil {
 		return err
 	}
-	startCtx := ctx
-	if !pf.detach {
-		startCtx = context.WithoutCancel(ctx)
-	}
-	p, err := core.RestoreProcess(startCtx, e.global.dataDir, *snapshot, socket, opts...)
+	ro := core.RestoreOptions{Resume: *resume, Prefault: *prefault}
+	p, err := core.RestoreProcess(l.ctx, e.global.dataDir, *snapshot, socket, ro, l.opts...)
 	if err != nil {
+		if _, named := pf.binarySource(); named != "" && errors.Is(err, core.ErrVersionMismatch) {
+			return fmt.Errorf("%w\n(the snapshot needs CH %s: give a binary of that release, or none)", err, md.Version)
+		}
 		return startHint(err)
 	}
-	out := processJSON{Snapshot: *snapshot}
-	if h := p.Hypervisor(); h != nil {
-		ictx, cancel := context.WithTimeout(ctx, e.global.timeout)
-		if info, err := h.VMInfo(ictx); err == nil {
-			out.State = string(info.State)
-		}
-		cancel()
+	out := processJSON{Snapshot: *snapshot, SnapshotVersion: md.Version}
+	ictx, cancel := context.WithTimeout(ctx, e.global.timeout)
+	if info, err := p.Hypervisor().VMInfo(ictx); err == nil {
+		out.State = string(info.State)
 	}
-	return e.supervise(ctx, p, pf, out)
+	cancel()
+	return e.supervise(ctx, p, pf, l, out)
+}
+
+// snapshotRelease is the release core.RestoreProcess restores md's
+// snapshot with: the one that wrote it, else the newest registered one of
+// its major (CH restores snapshots within a major release).
+func snapshotRelease(md *core.SnapshotMetadata) (*core.Release, error) {
+	tag, err := chversion.Normalize(md.Version) // "" would Lookup the latest
+	if err != nil {
+		return nil, err
+	}
+	r, err := core.Lookup(tag)
+	if err == nil {
+		return r, nil
+	}
+	major, _, _ := strings.Cut(strings.TrimPrefix(tag, "v"), ".")
+	if r, merr := core.Lookup(major); merr == nil {
+		return r, nil
+	}
+	return nil, err
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
+
+	v53 "github.com/chvmm/chvmm/versions/v53"
 
 	"github.com/chvmm/chvmm/core"
 )
@@ -13,7 +16,7 @@ import (
 // releases: versions, extract, doctor.
 func hostCommands() []*command {
 	return []*command{
-		{name: "versions", args: "", summary: "list the registered CH versions, their arches, embedded binaries and differing capabilities", group: "Host and releases", run: runVersions},
+		{name: "versions", args: "", summary: "list the registered CH versions, their embedded binaries, known advisories and differing capabilities", group: "Host and releases", run: runVersions},
 		{name: "extract", args: "[--version C]", summary: "extract embedded CH binaries into the data directory and print their paths", group: "Host and releases", run: runExtract},
 		{name: "doctor", args: "[--version C] [--simulate]", summary: "check KVM, the data and socket directories, then start and stop every version", group: "Host and releases", run: runDoctor},
 	}
@@ -21,16 +24,20 @@ func hostCommands() []*command {
 
 // versionJSON is one release in `chv versions --json`.
 type versionJSON struct {
-	Version    string   `json:"version"`
-	APIVersion string   `json:"api_version"`
-	Arches     []string `json:"arches"`
-	Embedded   bool     `json:"embedded_for_host"`
+	Version string `json:"version"`
+	// Embedded reports that this build of chv embeds the release's binary
+	// for its own architecture (HostArch), the only one it embeds.
+	Embedded bool `json:"embedded_for_host"`
+	// Advisories are the release's known security and data-loss
+	// advisories.
+	Advisories []advisoryJSON `json:"advisories"`
 	// Features are the differing features (see Features) the release has.
 	Features []string `json:"features"`
 }
 
 // versionsJSON is `chv versions --json`.
 type versionsJSON struct {
+	// HostArch is CH's name of the architecture chv was built for.
 	HostArch string         `json:"host_arch"`
 	Versions []versionJSON  `json:"versions"`
 	Features []core.Feature `json:"differing_features"`
@@ -43,12 +50,9 @@ func runVersions(_ context.Context, e *env, args []string) error {
 	}
 	rels := core.Releases()
 	feats := core.Features()
-	out := versionsJSON{HostArch: core.HostArch(), Features: feats}
+	out := versionsJSON{HostArch: hostArch(), Features: feats}
 	for _, r := range rels {
-		v := versionJSON{Version: r.Version, APIVersion: r.APIVersion, Arches: r.Arches(), Embedded: r.HasBinary(core.HostArch()), Features: []string{}}
-		if v.Arches == nil {
-			v.Arches = []string{}
-		}
+		v := versionJSON{Version: r.Version(), Embedded: r.HasBinary(), Advisories: advisoriesOf(r), Features: []string{}}
 		for _, f := range feats {
 			if r.Has(f.Name) {
 				v.Features = append(v.Features, f.Name)
@@ -58,20 +62,24 @@ func runVersions(_ context.Context, e *env, args []string) error {
 	}
 	return e.emit(out, func(w io.Writer) {
 		t := newTable(w)
-		t.row("VERSION", "API", "ARCHES", "BINARY FOR "+strings.ToUpper(out.HostArch))
-		for _, v := range out.Versions {
+		t.row("VERSION", "BINARY FOR "+strings.ToUpper(out.HostArch), "ADVISORIES")
+		lists := make([][]advisoryJSON, len(out.Versions))
+		for i, v := range out.Versions {
 			bin := "missing (make binaries)"
 			if v.Embedded {
 				bin = "embedded"
 			}
-			t.row(v.Version, v.APIVersion, orDash(strings.Join(v.Arches, ",")), bin)
+			t.row(v.Version, bin, advisoryCount(v.Advisories))
+			lists[i] = v.Advisories
 		}
 		t.flush()
+		io.WriteString(w, "\nKnown advisories (a release stays embedded to resume the VMs paused or snapshotted under it):\n")
+		printAdvisories(w, lists...)
 		io.WriteString(w, "\nCapabilities that differ between versions (yes: the version has it):\n")
 		t = newTable(w)
 		head := []string{"FEATURE"}
 		for _, r := range rels {
-			head = append(head, r.Version)
+			head = append(head, r.Version())
 		}
 		t.row(head...)
 		for _, f := range feats {
@@ -83,6 +91,16 @@ func runVersions(_ context.Context, e *env, args []string) error {
 		}
 		t.flush()
 	})
+}
+
+// hostArch is CH's name of the architecture chv was built for ("x86_64",
+// "aarch64"), the one whose binaries it embeds and that snapshots record;
+// runtime.GOARCH when CH has no build for it.
+func hostArch() string {
+	if a := v53.Release.Arch(); a != "" {
+		return a
+	}
+	return runtime.GOARCH
 }
 
 func yesDash(b bool) string {

@@ -67,12 +67,12 @@ func (e *env) connect(ctx context.Context, socket string) (core.Hypervisor, cont
 		return nil, nil, nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.global.timeout)
-	conn, err := core.Connect(ctx, socket)
+	h, err := core.Connect(ctx, socket)
 	if err != nil {
 		cancel()
 		return nil, nil, nil, fmt.Errorf("%w; to start one: chv start --socket %s [--simulate]", err, socket)
 	}
-	return conn.Hypervisor(), ctx, func() { cancel(); _ = conn.Close() }, nil
+	return h, ctx, func() { cancel(); _ = h.Close() }, nil
 }
 
 // actionJSON is the result of a command that changes the VM or VMM.
@@ -101,7 +101,7 @@ func (e *env) action(ctx context.Context, socket string, reportState bool, do fu
 
 // report prints the result of an action on h.
 func (e *env) report(ctx context.Context, h core.Hypervisor, socket string, reportState bool, out actionJSON) error {
-	out.Action, out.Socket, out.Version = e.cmd.name, socket, h.Release().Version
+	out.Action, out.Socket, out.Version = e.cmd.name, socket, h.Release().Version()
 	if reportState {
 		if info, err := h.VMInfo(ctx); err == nil {
 			out.State = string(info.State)
@@ -131,6 +131,8 @@ type pingJSON struct {
 	// Release is the registered release the VMM's version maps to.
 	Release string `json:"release"`
 	core.PingInfo
+	// Advisories are the known advisories of the VMM's release.
+	Advisories []advisoryJSON `json:"advisories"`
 }
 
 func runPing(ctx context.Context, e *env, args []string) error {
@@ -148,7 +150,7 @@ func runPing(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("ping: %w", err)
 	}
-	out := pingJSON{Socket: *socket, Release: h.Release().Version, PingInfo: info}
+	out := pingJSON{Socket: *socket, Release: h.Release().Version(), PingInfo: info, Advisories: advisoriesOf(h.Release())}
 	return e.emit(out, func(w io.Writer) {
 		t := newTable(w)
 		t.row("socket", out.Socket)
@@ -157,6 +159,7 @@ func runPing(ctx context.Context, e *env, args []string) error {
 		t.row("version", out.Version)
 		t.row("pid", fmt.Sprint(out.PID))
 		t.row("features", orDash(strings.Join(out.Features, ",")))
+		t.row("advisories", advisorySummary(out.Advisories))
 		t.flush()
 	})
 }
@@ -176,7 +179,7 @@ func runInfo(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("info: %w", err)
 	}
-	return e.emit(info, func(w io.Writer) { printVMInfo(w, h.Release().Version, info) })
+	return e.emit(info, func(w io.Writer) { printVMInfo(w, h.Release().Version(), info) })
 }
 
 // printVMInfo writes the main facts of a VM, then its device tree.

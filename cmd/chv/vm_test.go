@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/chvmm/chvmm/core"
 	"github.com/chvmm/chvmm/core/api"
 )
 
@@ -108,8 +107,8 @@ func TestVMLifecycle(t *testing.T) {
 	okJSON(t, d, &snap, "snapshot", "snap", "--socket", sock)
 	assert.Equal(t, filepath.Join(d, "snap"), snap.Dir)
 	assert.Equal(t, "v50.2", snap.Version)
-	assert.Equal(t, core.HostArch(), snap.Arch)
-	assert.FileExists(t, filepath.Join(d, "snap", core.SnapshotMetadataFile))
+	assert.Equal(t, hostArch(), snap.Arch)
+	assert.FileExists(t, filepath.Join(d, "snap", "chvmm-snapshot.json"), "chvmm's metadata")
 	assert.FileExists(t, filepath.Join(d, "snap", "config.json"))
 	okJSON(t, d, &act, "resume", "--socket", sock)
 	assert.Equal(t, "Running", act.State)
