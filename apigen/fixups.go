@@ -67,6 +67,38 @@ var fixups = []fixup{
 			"[\"Not Found\"]; the v53.0 spec has it right): the path is renamed /vm.nmi.",
 		Apply: renamePath("/vmm.nmi", "/vm.nmi"),
 	},
+	{
+		Name: "vm-config-generic-vhost-user-name",
+		Tags: []string{"v52.0", "v53.0"},
+		Description: "VmConfig.generic-vhost-user is named generic_vhost_user by the server " +
+			"(vmm/src/vm_config.rs): serde ignores the spec's name, so a config sent under it " +
+			"loses its devices and vm.info reports them under a name a client following the " +
+			"spec never reads; the property is renamed generic_vhost_user.",
+		Apply: renameProperty("generic-vhost-user", "generic_vhost_user", "components", "schemas", "VmConfig"),
+	},
+	{
+		Name: "vm-counters-uint64",
+		Tags: []string{"v48.0", "v49.0", "v50.2", "v51.2", "v52.0", "v53.0"},
+		Description: "VmCounters' values are `format: int64`, but the server's counters are Rust " +
+			"u64s and a latency not measured yet is u64::MAX (18446744073709551615, in every " +
+			"real answer for a disk that did no I/O): a client following the spec cannot " +
+			"decode vm.counters; the format becomes uint64.",
+		Apply: replaceFormat("int64", "uint64", "components", "schemas", "VmCounters", "additionalProperties", "additionalProperties"),
+	},
+}
+
+// replaceFormat returns a fix-up function that changes the format of the
+// schema at path from from to to.
+func replaceFormat(from, to string, path ...string) func(*yaml.Node) error {
+	return func(root *yaml.Node) error {
+		where := strings.Join(path, ".")
+		format := mapGet(mapPath(root, path...), "format")
+		if format == nil || format.Value != from {
+			return fmt.Errorf("%w: %s has no format %s", errFixupNoMatch, where, from)
+		}
+		format.Value = to
+		return nil
+	}
 }
 
 // renamePath returns a fix-up function that renames the API path from to

@@ -10,7 +10,8 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// v52Shape is the part of the official v52.0 spec the v52 fix-ups repair.
+// v52Shape is the part of the official v52.0 spec the v52.0 fix-ups repair
+// (the v53.0 spec shares its VmConfig and VmCounters defects).
 const v52Shape = `
 openapi: 3.0.1
 paths:
@@ -37,6 +38,20 @@ components:
         iommu_address_width:
           type: integer
           format: uint8
+    VmConfig:
+      type: object
+      properties:
+        fs:
+          type: array
+        generic-vhost-user:
+          type: array
+    VmCounters:
+      type: object
+      additionalProperties:
+        type: object
+        additionalProperties:
+          type: integer
+          format: int64
 `
 
 func parseYAML(t *testing.T, s string) *yaml.Node {
@@ -50,7 +65,11 @@ func TestFixupsRepairV52(t *testing.T) {
 	root := parseYAML(t, v52Shape)
 	applied, err := applyFixups("v52.0", root, fixups)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"v52-generic-vhost-user-queue-size-items-type", "v52-generic-vhost-user-virtio-id-type", "platform-iommu-address-width-bits-name", "nmi-route"}, applied)
+	assert.Equal(t, []string{"v52-generic-vhost-user-queue-size-items-type", "v52-generic-vhost-user-virtio-id-type", "platform-iommu-address-width-bits-name", "nmi-route", "vm-config-generic-vhost-user-name", "vm-counters-uint64"}, applied)
+	vmConfig := mapPath(root, "components", "schemas", "VmConfig", "properties")
+	assert.Equal(t, []string{"fs", "generic_vhost_user"}, mapKeys(vmConfig), "the server's name, in place")
+	counter := mapPath(root, "components", "schemas", "VmCounters", "additionalProperties", "additionalProperties")
+	assert.Equal(t, "uint64", mapGet(counter, "format").Value)
 	assert.Equal(t, []string{"/vm.info", "/vm.nmi"}, mapKeys(mapGet(root, "paths")), "the server's NMI route, in place")
 	platform := mapPath(root, "components", "schemas", "PlatformConfig", "properties")
 	assert.Equal(t, []string{"num_pci_segments", "iommu_address_width_bits"}, mapKeys(platform), "renamed in place")
@@ -73,7 +92,8 @@ func TestFixupsLeaveOtherTagsAlone(t *testing.T) {
 	root := parseYAML(t, v52Shape)
 	applied, err := applyFixups("v53.0", root, fixups)
 	require.NoError(t, err)
-	assert.Empty(t, applied)
+	assert.Equal(t, []string{"vm-config-generic-vhost-user-name", "vm-counters-uint64"}, applied, "only the fix-ups that list v53.0")
+	assert.Equal(t, []string{"/vm.info", "/vmm.nmi"}, mapKeys(mapGet(root, "paths")))
 	items := mapPath(root, "components", "schemas", "GenericVhostUserConfig", "properties", "queue_size", "items")
 	assert.Equal(t, "uint16", mapGet(items, "type").Value)
 }

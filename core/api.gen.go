@@ -3,12 +3,12 @@
 // The version-neutral API types of core: every component schema of every
 // version module's spec, each with the union of the properties the releases
 // give it (a later release's definition wins). Sources:
-//   v48.0 sha256 ba92ee8dc7fe9c37f12926eee990b0b0292a868b0674ed23bc74262afde732ce (fix-ups: platform-iommu-address-width-bits-name, nmi-route)
-//   v49.0 sha256 661197d8b1c64c94d1530a6a076f5f2aeb19647e57783160dfd097fd633326d5 (fix-ups: platform-iommu-address-width-bits-name, nmi-route)
-//   v50.2 sha256 f13422ec084ad023f3d48ad4af2fbdeedd3cbf5295e032916f2e07f49b595a80 (fix-ups: platform-iommu-address-width-bits-name, nmi-route)
-//   v51.2 sha256 afb93cb2382cae4750169b2a10fdbd3106d6d96bf10319f5bd44e885dc419c2d (fix-ups: platform-iommu-address-width-bits-name, nmi-route)
-//   v52.0 sha256 0ce647c7f62edb5765ea1f6dd308648e31e99467dba96114b512695ac79de342 (fix-ups: v52-generic-vhost-user-queue-size-items-type, v52-generic-vhost-user-virtio-id-type, platform-iommu-address-width-bits-name, nmi-route)
-//   v53.0 sha256 004e2d5ab70d9d95a1de3289a70ca116c7592da62765e009232c85506cd0e6c4 (fix-ups: none)
+//   v48.0 sha256 ba92ee8dc7fe9c37f12926eee990b0b0292a868b0674ed23bc74262afde732ce (fix-ups: platform-iommu-address-width-bits-name, nmi-route, vm-counters-uint64)
+//   v49.0 sha256 661197d8b1c64c94d1530a6a076f5f2aeb19647e57783160dfd097fd633326d5 (fix-ups: platform-iommu-address-width-bits-name, nmi-route, vm-counters-uint64)
+//   v50.2 sha256 f13422ec084ad023f3d48ad4af2fbdeedd3cbf5295e032916f2e07f49b595a80 (fix-ups: platform-iommu-address-width-bits-name, nmi-route, vm-counters-uint64)
+//   v51.2 sha256 afb93cb2382cae4750169b2a10fdbd3106d6d96bf10319f5bd44e885dc419c2d (fix-ups: platform-iommu-address-width-bits-name, nmi-route, vm-counters-uint64)
+//   v52.0 sha256 0ce647c7f62edb5765ea1f6dd308648e31e99467dba96114b512695ac79de342 (fix-ups: v52-generic-vhost-user-queue-size-items-type, v52-generic-vhost-user-virtio-id-type, platform-iommu-address-width-bits-name, nmi-route, vm-config-generic-vhost-user-name, vm-counters-uint64)
+//   v53.0 sha256 004e2d5ab70d9d95a1de3289a70ca116c7592da62765e009232c85506cd0e6c4 (fix-ups: vm-config-generic-vhost-user-name, vm-counters-uint64)
 // Regenerate with: make generate
 
 package core
@@ -624,7 +624,7 @@ type VMConfig struct {
 	Devices          []DeviceConfig           `json:"devices,omitempty"`
 	Disks            []DiskConfig             `json:"disks,omitempty"`
 	Fs               []FsConfig               `json:"fs,omitempty"`
-	GenericVhostUser []GenericVhostUserConfig `json:"generic-vhost-user,omitempty"`
+	GenericVhostUser []GenericVhostUserConfig `json:"generic_vhost_user,omitempty"`
 	Iommu            *bool                    `json:"iommu,omitempty"`
 	LandlockEnable   *bool                    `json:"landlock_enable,omitempty"`
 	LandlockRules    []LandlockConfig         `json:"landlock_rules,omitempty"`
@@ -655,7 +655,7 @@ type VMCoredumpData struct {
 }
 
 // VMCounters defines model for VmCounters.
-type VMCounters map[string]map[string]int64
+type VMCounters map[string]map[string]uint64
 
 // VMInfo Virtual Machine information
 type VMInfo struct {

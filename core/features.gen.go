@@ -89,7 +89,7 @@ var featureSince = map[string]string{
 	"VdpaConfig.pci_device_id":             "v52.0",
 	"VmAddUserDevice.pci_device_id":        "v52.0",
 	"VmAddUserDevice.pci_segment":          "v52.0",
-	"VmConfig.generic-vhost-user":          "v52.0",
+	"VmConfig.generic_vhost_user":          "v52.0",
 	"VmConfig.rtc":                         "v53.0",
 	"VmConfig.user_devices":                "v52.0",
 	"VmResizeDisk":                         "v50.2",

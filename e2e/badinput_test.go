@@ -137,7 +137,7 @@ func TestMalformedVMConfig(t *testing.T) {
 		cfg.GenericVhostUser = []core.GenericVhostUserConfig{{Socket: "/run/vhost.sock", QueueSizes: []uint16{256}}}
 		err := h48.CreateVM(t.Context(), cfg)
 		require.ErrorIs(t, err, core.ErrUnsupportedField)
-		assert.Contains(t, err.Error(), "generic-vhost-user")
+		assert.Contains(t, err.Error(), "generic_vhost_user")
 		_, err = h48.VMInfo(t.Context())
 		require.ErrorIs(t, err, core.ErrVMNotCreated, "nothing was sent")
 	})

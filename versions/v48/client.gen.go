@@ -2,7 +2,7 @@
 //
 // Source: the OpenAPI spec of Cloud Hypervisor v48.0
 // (vmm/src/api/openapi/cloud-hypervisor.yaml), sha256 ba92ee8dc7fe9c37f12926eee990b0b0292a868b0674ed23bc74262afde732ce.
-// Fix-ups applied to the spec (apigen/fixups.go): platform-iommu-address-width-bits-name, nmi-route.
+// Fix-ups applied to the spec (apigen/fixups.go): platform-iommu-address-width-bits-name, nmi-route, vm-counters-uint64.
 // The generated constructor NewClient is renamed newRawClient; see NewClient in release.gen.go.
 // Regenerate with: make generate
 
@@ -443,7 +443,7 @@ type VmCoredumpData struct {
 }
 
 // VmCounters defines model for VmCounters.
-type VmCounters map[string]map[string]int64
+type VmCounters map[string]map[string]uint64
 
 // VmInfo Virtual Machine information
 type VmInfo struct {

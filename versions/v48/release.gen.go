@@ -30,7 +30,7 @@ const Version = "v48.0"
 const apiVersion = "0.3.0"
 
 // specSHA256 is the hex SHA-256 of the official spec the client is generated
-// from (before fix-ups: platform-iommu-address-width-bits-name, nmi-route).
+// from (before fix-ups: platform-iommu-address-width-bits-name, nmi-route, vm-counters-uint64).
 const specSHA256 = "ba92ee8dc7fe9c37f12926eee990b0b0292a868b0674ed23bc74262afde732ce"
 
 // binaries holds binaries/README.md and, once fetched (make binaries),

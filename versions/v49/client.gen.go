@@ -2,7 +2,7 @@
 //
 // Source: the OpenAPI spec of Cloud Hypervisor v49.0
 // (vmm/src/api/openapi/cloud-hypervisor.yaml), sha256 661197d8b1c64c94d1530a6a076f5f2aeb19647e57783160dfd097fd633326d5.
-// Fix-ups applied to the spec (apigen/fixups.go): platform-iommu-address-width-bits-name, nmi-route.
+// Fix-ups applied to the spec (apigen/fixups.go): platform-iommu-address-width-bits-name, nmi-route, vm-counters-uint64.
 // The generated constructor NewClient is renamed newRawClient; see NewClient in release.gen.go.
 // Regenerate with: make generate
 
@@ -446,7 +446,7 @@ type VmCoredumpData struct {
 }
 
 // VmCounters defines model for VmCounters.
-type VmCounters map[string]map[string]int64
+type VmCounters map[string]map[string]uint64
 
 // VmInfo Virtual Machine information
 type VmInfo struct {

@@ -30,7 +30,7 @@ const Version = "v49.0"
 const apiVersion = "0.3.0"
 
 // specSHA256 is the hex SHA-256 of the official spec the client is generated
-// from (before fix-ups: platform-iommu-address-width-bits-name, nmi-route).
+// from (before fix-ups: platform-iommu-address-width-bits-name, nmi-route, vm-counters-uint64).
 const specSHA256 = "661197d8b1c64c94d1530a6a076f5f2aeb19647e57783160dfd097fd633326d5"
 
 // binaries holds binaries/README.md and, once fetched (make binaries),

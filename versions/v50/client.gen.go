@@ -2,7 +2,7 @@
 //
 // Source: the OpenAPI spec of Cloud Hypervisor v50.2
 // (vmm/src/api/openapi/cloud-hypervisor.yaml), sha256 f13422ec084ad023f3d48ad4af2fbdeedd3cbf5295e032916f2e07f49b595a80.
-// Fix-ups applied to the spec (apigen/fixups.go): platform-iommu-address-width-bits-name, nmi-route.
+// Fix-ups applied to the spec (apigen/fixups.go): platform-iommu-address-width-bits-name, nmi-route, vm-counters-uint64.
 // The generated constructor NewClient is renamed newRawClient; see NewClient in release.gen.go.
 // Regenerate with: make generate
 
@@ -479,7 +479,7 @@ type VmCoredumpData struct {
 }
 
 // VmCounters defines model for VmCounters.
-type VmCounters map[string]map[string]int64
+type VmCounters map[string]map[string]uint64
 
 // VmInfo Virtual Machine information
 type VmInfo struct {

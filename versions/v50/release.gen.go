@@ -30,7 +30,7 @@ const Version = "v50.2"
 const apiVersion = "0.3.0"
 
 // specSHA256 is the hex SHA-256 of the official spec the client is generated
-// from (before fix-ups: platform-iommu-address-width-bits-name, nmi-route).
+// from (before fix-ups: platform-iommu-address-width-bits-name, nmi-route, vm-counters-uint64).
 const specSHA256 = "f13422ec084ad023f3d48ad4af2fbdeedd3cbf5295e032916f2e07f49b595a80"
 
 // binaries holds binaries/README.md and, once fetched (make binaries),

@@ -2,7 +2,7 @@
 //
 // Source: the OpenAPI spec of Cloud Hypervisor v51.2
 // (vmm/src/api/openapi/cloud-hypervisor.yaml), sha256 afb93cb2382cae4750169b2a10fdbd3106d6d96bf10319f5bd44e885dc419c2d.
-// Fix-ups applied to the spec (apigen/fixups.go): platform-iommu-address-width-bits-name, nmi-route.
+// Fix-ups applied to the spec (apigen/fixups.go): platform-iommu-address-width-bits-name, nmi-route, vm-counters-uint64.
 // The generated constructor NewClient is renamed newRawClient; see NewClient in release.gen.go.
 // Regenerate with: make generate
 
@@ -481,7 +481,7 @@ type VmCoredumpData struct {
 }
 
 // VmCounters defines model for VmCounters.
-type VmCounters map[string]map[string]int64
+type VmCounters map[string]map[string]uint64
 
 // VmInfo Virtual Machine information
 type VmInfo struct {

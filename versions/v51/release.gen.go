@@ -30,7 +30,7 @@ const Version = "v51.2"
 const apiVersion = "0.3.0"
 
 // specSHA256 is the hex SHA-256 of the official spec the client is generated
-// from (before fix-ups: platform-iommu-address-width-bits-name, nmi-route).
+// from (before fix-ups: platform-iommu-address-width-bits-name, nmi-route, vm-counters-uint64).
 const specSHA256 = "afb93cb2382cae4750169b2a10fdbd3106d6d96bf10319f5bd44e885dc419c2d"
 
 // binaries holds binaries/README.md and, once fetched (make binaries),

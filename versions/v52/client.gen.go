@@ -2,7 +2,7 @@
 //
 // Source: the OpenAPI spec of Cloud Hypervisor v52.0
 // (vmm/src/api/openapi/cloud-hypervisor.yaml), sha256 0ce647c7f62edb5765ea1f6dd308648e31e99467dba96114b512695ac79de342.
-// Fix-ups applied to the spec (apigen/fixups.go): v52-generic-vhost-user-queue-size-items-type, v52-generic-vhost-user-virtio-id-type, platform-iommu-address-width-bits-name, nmi-route.
+// Fix-ups applied to the spec (apigen/fixups.go): v52-generic-vhost-user-queue-size-items-type, v52-generic-vhost-user-virtio-id-type, platform-iommu-address-width-bits-name, nmi-route, vm-config-generic-vhost-user-name, vm-counters-uint64.
 // The generated constructor NewClient is renamed newRawClient; see NewClient in release.gen.go.
 // Regenerate with: make generate
 
@@ -566,7 +566,7 @@ type VmConfig struct {
 	Devices          *[]DeviceConfig           `json:"devices,omitempty"`
 	Disks            *[]DiskConfig             `json:"disks,omitempty"`
 	Fs               *[]FsConfig               `json:"fs,omitempty"`
-	GenericVhostUser *[]GenericVhostUserConfig `json:"generic-vhost-user,omitempty"`
+	GenericVhostUser *[]GenericVhostUserConfig `json:"generic_vhost_user,omitempty"`
 	Iommu            *bool                     `json:"iommu,omitempty"`
 	LandlockEnable   *bool                     `json:"landlock_enable,omitempty"`
 	LandlockRules    *[]LandlockConfig         `json:"landlock_rules,omitempty"`
@@ -596,7 +596,7 @@ type VmCoredumpData struct {
 }
 
 // VmCounters defines model for VmCounters.
-type VmCounters map[string]map[string]int64
+type VmCounters map[string]map[string]uint64
 
 // VmInfo Virtual Machine information
 type VmInfo struct {

@@ -30,7 +30,7 @@ const Version = "v52.0"
 const apiVersion = "0.3.0"
 
 // specSHA256 is the hex SHA-256 of the official spec the client is generated
-// from (before fix-ups: v52-generic-vhost-user-queue-size-items-type, v52-generic-vhost-user-virtio-id-type, platform-iommu-address-width-bits-name, nmi-route).
+// from (before fix-ups: v52-generic-vhost-user-queue-size-items-type, v52-generic-vhost-user-virtio-id-type, platform-iommu-address-width-bits-name, nmi-route, vm-config-generic-vhost-user-name, vm-counters-uint64).
 const specSHA256 = "0ce647c7f62edb5765ea1f6dd308648e31e99467dba96114b512695ac79de342"
 
 // binaries holds binaries/README.md and, once fetched (make binaries),

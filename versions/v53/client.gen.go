@@ -2,7 +2,7 @@
 //
 // Source: the OpenAPI spec of Cloud Hypervisor v53.0
 // (vmm/src/api/openapi/cloud-hypervisor.yaml), sha256 004e2d5ab70d9d95a1de3289a70ca116c7592da62765e009232c85506cd0e6c4.
-// Fix-ups applied to the spec (apigen/fixups.go): none.
+// Fix-ups applied to the spec (apigen/fixups.go): vm-config-generic-vhost-user-name, vm-counters-uint64.
 // The generated constructor NewClient is renamed newRawClient; see NewClient in release.gen.go.
 // Regenerate with: make generate
 
@@ -627,7 +627,7 @@ type VmConfig struct {
 	Devices          *[]DeviceConfig           `json:"devices,omitempty"`
 	Disks            *[]DiskConfig             `json:"disks,omitempty"`
 	Fs               *[]FsConfig               `json:"fs,omitempty"`
-	GenericVhostUser *[]GenericVhostUserConfig `json:"generic-vhost-user,omitempty"`
+	GenericVhostUser *[]GenericVhostUserConfig `json:"generic_vhost_user,omitempty"`
 	Iommu            *bool                     `json:"iommu,omitempty"`
 	LandlockEnable   *bool                     `json:"landlock_enable,omitempty"`
 	LandlockRules    *[]LandlockConfig         `json:"landlock_rules,omitempty"`
@@ -658,7 +658,7 @@ type VmCoredumpData struct {
 }
 
 // VmCounters defines model for VmCounters.
-type VmCounters map[string]map[string]int64
+type VmCounters map[string]map[string]uint64
 
 // VmInfo Virtual Machine information
 type VmInfo struct {

@@ -30,7 +30,7 @@ const Version = "v53.0"
 const apiVersion = "0.3.0"
 
 // specSHA256 is the hex SHA-256 of the official spec the client is generated
-// from (before fix-ups: none).
+// from (before fix-ups: vm-config-generic-vhost-user-name, vm-counters-uint64).
 const specSHA256 = "004e2d5ab70d9d95a1de3289a70ca116c7592da62765e009232c85506cd0e6c4"
 
 // binaries holds binaries/README.md and, once fetched (make binaries),

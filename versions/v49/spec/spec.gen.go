@@ -3,7 +3,7 @@
 
 // Package spec holds the OpenAPI spec of Cloud Hypervisor v49.0
 // (sha256 661197d8b1c64c94d1530a6a076f5f2aeb19647e57783160dfd097fd633326d5),
-// with apigen's fix-ups applied (platform-iommu-address-width-bits-name, nmi-route), as JSON. The simulator
+// with apigen's fix-ups applied (platform-iommu-address-width-bits-name, nmi-route, vm-counters-uint64), as JSON. The simulator
 // validates requests and responses against it. It imports nothing.
 package spec
 
@@ -985,7 +985,7 @@ const JSON = `{
       "VmCounters": {
         "additionalProperties": {
           "additionalProperties": {
-            "format": "int64",
+            "format": "uint64",
             "type": "integer"
           },
           "type": "object"

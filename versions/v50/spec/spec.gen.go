@@ -3,7 +3,7 @@
 
 // Package spec holds the OpenAPI spec of Cloud Hypervisor v50.2
 // (sha256 f13422ec084ad023f3d48ad4af2fbdeedd3cbf5295e032916f2e07f49b595a80),
-// with apigen's fix-ups applied (platform-iommu-address-width-bits-name, nmi-route), as JSON. The simulator
+// with apigen's fix-ups applied (platform-iommu-address-width-bits-name, nmi-route, vm-counters-uint64), as JSON. The simulator
 // validates requests and responses against it. It imports nothing.
 package spec
 
@@ -1003,7 +1003,7 @@ const JSON = `{
       "VmCounters": {
         "additionalProperties": {
           "additionalProperties": {
-            "format": "int64",
+            "format": "uint64",
             "type": "integer"
           },
           "type": "object"

@@ -3,7 +3,7 @@
 
 // Package spec holds the OpenAPI spec of Cloud Hypervisor v51.2
 // (sha256 afb93cb2382cae4750169b2a10fdbd3106d6d96bf10319f5bd44e885dc419c2d),
-// with apigen's fix-ups applied (platform-iommu-address-width-bits-name, nmi-route), as JSON. The simulator
+// with apigen's fix-ups applied (platform-iommu-address-width-bits-name, nmi-route, vm-counters-uint64), as JSON. The simulator
 // validates requests and responses against it. It imports nothing.
 package spec
 
@@ -1010,7 +1010,7 @@ const JSON = `{
       "VmCounters": {
         "additionalProperties": {
           "additionalProperties": {
-            "format": "int64",
+            "format": "uint64",
             "type": "integer"
           },
           "type": "object"

@@ -3,7 +3,7 @@
 
 // Package spec holds the OpenAPI spec of Cloud Hypervisor v52.0
 // (sha256 0ce647c7f62edb5765ea1f6dd308648e31e99467dba96114b512695ac79de342),
-// with apigen's fix-ups applied (v52-generic-vhost-user-queue-size-items-type, v52-generic-vhost-user-virtio-id-type, platform-iommu-address-width-bits-name, nmi-route), as JSON. The simulator
+// with apigen's fix-ups applied (v52-generic-vhost-user-queue-size-items-type, v52-generic-vhost-user-virtio-id-type, platform-iommu-address-width-bits-name, nmi-route, vm-config-generic-vhost-user-name, vm-counters-uint64), as JSON. The simulator
 // validates requests and responses against it. It imports nothing.
 package spec
 
@@ -1125,7 +1125,7 @@ const JSON = `{
             },
             "type": "array"
           },
-          "generic-vhost-user": {
+          "generic_vhost_user": {
             "items": {
               "$ref": "#/components/schemas/GenericVhostUserConfig"
             },
@@ -1233,7 +1233,7 @@ const JSON = `{
       "VmCounters": {
         "additionalProperties": {
           "additionalProperties": {
-            "format": "int64",
+            "format": "uint64",
             "type": "integer"
           },
           "type": "object"

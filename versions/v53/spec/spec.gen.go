@@ -3,7 +3,7 @@
 
 // Package spec holds the OpenAPI spec of Cloud Hypervisor v53.0
 // (sha256 004e2d5ab70d9d95a1de3289a70ca116c7592da62765e009232c85506cd0e6c4),
-// with apigen's fix-ups applied (none), as JSON. The simulator
+// with apigen's fix-ups applied (vm-config-generic-vhost-user-name, vm-counters-uint64), as JSON. The simulator
 // validates requests and responses against it. It imports nothing.
 package spec
 
@@ -1214,7 +1214,7 @@ const JSON = `{
             },
             "type": "array"
           },
-          "generic-vhost-user": {
+          "generic_vhost_user": {
             "items": {
               "$ref": "#/components/schemas/GenericVhostUserConfig"
             },
@@ -1325,7 +1325,7 @@ const JSON = `{
       "VmCounters": {
         "additionalProperties": {
           "additionalProperties": {
-            "format": "int64",
+            "format": "uint64",
             "type": "integer"
           },
           "type": "object"
