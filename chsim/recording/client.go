@@ -18,6 +18,14 @@ import (
 // callTimeout bounds one call or ch-remote run when ctx has no deadline.
 const callTimeout = 30 * time.Second
 
+// An Answer is what the server answered to a request.
+type Answer struct {
+	Status int
+	// Header holds the header lines in order ("Content-Type: …").
+	Header []string
+	Body   []byte
+}
+
 // Do sends one HTTP/1.1 request to the API socket on a new connection,
 // the way CH's own client (ch-remote) does — "Host: localhost",
 // "Accept: */*", a Content-Length only with a body, no Content-Type — and
@@ -25,11 +33,11 @@ const callTimeout = 30 * time.Second
 // without that header. path is the full request path ("/api/v1/vm.info").
 // A server that closes the connection before it read the whole request (an
 // oversized body) is answered from what it wrote.
-func Do(ctx context.Context, socket, method, path, body string) (status int, respBody []byte, err error) {
+func Do(ctx context.Context, socket, method, path, body string) (*Answer, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", socket)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	defer c.Close()
 	deadline, ok := ctx.Deadline()
@@ -37,7 +45,7 @@ func Do(ctx context.Context, socket, method, path, body string) (status int, res
 		deadline = time.Now().Add(callTimeout)
 	}
 	if err := c.SetDeadline(deadline); err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	var req bytes.Buffer
 	fmt.Fprintf(&req, "%s %s HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n", method, path)
@@ -47,18 +55,18 @@ func Do(ctx context.Context, socket, method, path, body string) (status int, res
 	req.WriteString("\r\n")
 	req.WriteString(body)
 	_, werr := c.Write(req.Bytes())
-	status, respBody, rerr := readAnswer(c)
+	a, rerr := readAnswer(c)
 	if rerr != nil {
 		if werr != nil {
-			return 0, nil, fmt.Errorf("write request: %w (then read answer: %v)", werr, rerr)
+			return nil, fmt.Errorf("write request: %w (then read answer: %v)", werr, rerr)
 		}
-		return 0, nil, rerr
+		return nil, rerr
 	}
-	return status, respBody, nil
+	return a, nil
 }
 
-// readAnswer reads one HTTP answer: its status and body.
-func readAnswer(r io.Reader) (int, []byte, error) {
+// readAnswer reads one HTTP answer.
+func readAnswer(r io.Reader) (*Answer, error) {
 	var buf []byte
 	chunk := make([]byte, 4096)
 	headerEnd := -1
@@ -68,43 +76,45 @@ func readAnswer(r io.Reader) (int, []byte, error) {
 		headerEnd = bytes.Index(buf, []byte("\r\n\r\n"))
 		if err != nil && headerEnd < 0 {
 			if len(buf) == 0 && errors.Is(err, io.EOF) {
-				return 0, nil, errClosed
+				return nil, errClosed
 			}
-			return 0, nil, fmt.Errorf("read answer headers (%q so far): %w", buf, err)
+			return nil, fmt.Errorf("read answer headers (%q so far): %w", buf, err)
 		}
 	}
 	head := string(buf[:headerEnd])
 	lines := strings.Split(head, "\r\n")
 	proto, rest, _ := strings.Cut(lines[0], " ")
 	if !strings.HasPrefix(proto, "HTTP/") {
-		return 0, nil, fmt.Errorf("answer %q has no HTTP status line", lines[0])
+		return nil, fmt.Errorf("answer %q has no HTTP status line", lines[0])
 	}
 	code, _, _ := strings.Cut(strings.TrimSpace(rest), " ")
 	status, err := strconv.Atoi(code)
 	if err != nil {
-		return 0, nil, fmt.Errorf("answer status line %q: %w", lines[0], err)
+		return nil, fmt.Errorf("answer status line %q: %w", lines[0], err)
 	}
 	length := -1
 	for _, l := range lines[1:] {
 		name, value, _ := strings.Cut(l, ":")
 		if strings.EqualFold(strings.TrimSpace(name), "Content-Length") {
 			if length, err = strconv.Atoi(strings.TrimSpace(value)); err != nil {
-				return 0, nil, fmt.Errorf("answer header %q: %w", l, err)
+				return nil, fmt.Errorf("answer header %q: %w", l, err)
 			}
 		}
 	}
+	a := &Answer{Status: status, Header: lines[1:]}
 	body := buf[headerEnd+4:]
 	if length < 0 {
-		return status, nil, nil
+		return a, nil
 	}
 	for len(body) < length {
 		n, err := r.Read(chunk)
 		body = append(body, chunk[:n]...)
 		if err != nil && len(body) < length {
-			return 0, nil, fmt.Errorf("read answer body (%d of %d bytes): %w", len(body), length, err)
+			return nil, fmt.Errorf("read answer body (%d of %d bytes): %w", len(body), length, err)
 		}
 	}
-	return status, body[:length], nil
+	a.Body = body[:length]
+	return a, nil
 }
 
 // RunCHRemote runs the ch-remote binary bin with args and a clean

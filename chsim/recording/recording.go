@@ -92,9 +92,10 @@ type Step struct {
 	Method string `json:"method,omitempty"`
 	Path   string `json:"path,omitempty"`
 	Body   string `json:"body,omitempty"`
-	// Status and Response are CH's answer, the body normalised.
-	Status   int    `json:"status,omitempty"`
-	Response string `json:"response,omitempty"`
+	// Status, Header and Response are CH's answer, normalised.
+	Status   int      `json:"status,omitempty"`
+	Header   []string `json:"header,omitempty"`
+	Response string   `json:"response,omitempty"`
 
 	// Args are ch-remote's arguments (after the program name).
 	Args []string `json:"args,omitempty"`
@@ -110,10 +111,20 @@ type Step struct {
 	// WaitMarker or WaitCounter. Its Response is what happened.
 	Wait string `json:"wait,omitempty"`
 
+	// Outcomes, when set, are the answers ("500 [...]", "0 no answer: …")
+	// the call may get, one or another from run to run: real CH races
+	// with itself there. The recording keeps the list, not the answer of
+	// one run.
+	Outcomes []string `json:"outcomes,omitempty"`
+
 	// NotReplayable, when set, says why the simulator cannot reproduce
 	// this step (it needs a guest that really runs, …); replays skip it.
 	NotReplayable string `json:"not_replayable,omitempty"`
 }
+
+// Outcome is how Outcomes writes an answer: the status and the body, or
+// 0 and CallError's text.
+func Outcome(status int, body string) string { return fmt.Sprintf("%d %s", status, body) }
 
 // Name is how test output and errors refer to the step.
 func (s Step) Name(i int) string {

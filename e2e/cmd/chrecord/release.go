@@ -24,8 +24,9 @@ type release struct {
 	// remoteHelp is `ch-remote --help` of the release.
 	remoteHelp string
 	// genericHelp is `ch-remote add-generic-vhost-user --help`, if it has
-	// the verb.
-	genericHelp string
+	// the verb; sendHelp and receiveHelp those of send-migration and
+	// receive-migration.
+	genericHelp, sendHelp, receiveHelp string
 }
 
 // loadRelease finds release tag's binaries in binDir and asks them what
@@ -58,6 +59,12 @@ func loadRelease(binDir, tag string) (release, error) {
 		return rel, err
 	}
 	rel.verbs = helpVerbs(rel.remoteHelp)
+	if rel.sendHelp, err = output(rel.remote, "send-migration", "--help"); err != nil {
+		return rel, err
+	}
+	if rel.receiveHelp, err = output(rel.remote, "receive-migration", "--help"); err != nil {
+		return rel, err
+	}
 	if rel.verbs["add-generic-vhost-user"] {
 		if rel.genericHelp, err = output(rel.remote, "add-generic-vhost-user", "--help"); err != nil {
 			return rel, err
@@ -98,6 +105,16 @@ func (r release) genericVhostUserArg() string {
 		key = "device_type"
 	}
 	return key + "=fs,socket=<tmp>/no-vhost-user.sock,queue_sizes=[1024],id=rgvu0"
+}
+
+// keyedMigration reports whether the release's ch-remote takes
+// send-migration (receive-migration) parameters as key=value pairs
+// ("destination_url=<url>,…") besides, or instead of, a bare URL.
+func (r release) keyedMigration(receive bool) bool {
+	if receive {
+		return strings.Contains(r.receiveHelp, "receiver_url=")
+	}
+	return strings.Contains(r.sendHelp, "destination_url=")
 }
 
 func output(bin string, args ...string) (string, error) {

@@ -168,6 +168,14 @@ func (b *builder) apiScript() {
 	b.put("vm.create", "vm.create: an unknown enum value", `{"serial":{"mode":"Bogus"}}`)
 	b.put("vm.create", "vm.create: cpus without boot_vcpus", `{"cpus":{"max_vcpus":2}}`)
 	b.put("vm.create", "vm.create: memory without size", `{"memory":{}}`)
+	b.put("vm.create", "vm.create: a trailing comma", `{"cpus":{"boot_vcpus":1,"max_vcpus":1},}`)
+	b.put("vm.create", "vm.create: a boolean for a number", `{"cpus":{"boot_vcpus":true,"max_vcpus":1}}`)
+	b.put("vm.create", "vm.create: an object for a number", `{"cpus":{"boot_vcpus":{},"max_vcpus":1}}`)
+	b.put("vm.create", "vm.create: a fraction for a number", `{"memory":{"size":1.5}}`)
+	b.put("vm.create", "vm.create: a member given twice", `{"memory":{"size":1,"size":2}}`)
+	b.put("vm.create", "vm.create: a malformed IP address", `{"net":[{"ip":"999.1.1.1"}]}`)
+	b.put("vm.create", "vm.create: an unknown member where serde denies them", `{"disks":[{"path":"x","rate_limiter_config":{"bogus":1}}]}`)
+	b.put("vm.create", "vm.create: a string for a list", `{"disks":"x"}`)
 	b.put("vm.create", "vm.create: a disk without path", `{"disks":[{}]}`)
 	b.get("vm.info", "vm.info (after the refused creates)")
 	b.put("vm.delete", "vm.delete (after the refused creates)", "")
@@ -185,6 +193,15 @@ func (b *builder) apiScript() {
 	b.put("vm.send-migration", "vm.send-migration: {}", `{}`)
 	b.put("vm.receive-migration", "vm.receive-migration: {}", `{}`)
 	b.put("vm.boot", "vm.boot with a body", `{}`)
+
+	// The platform's serial number and UUID under their names before v53.0
+	// (v53.0's serde aliases), and both names at once.
+	b.put("vm.create", "vm.create: platform serial_number and uuid", `{"platform":{"serial_number":"SN-1","uuid":"4d3c2b1a-0000-4000-8000-00000000a11a"}}`)
+	b.get("vm.info", "vm.info (platform serial_number and uuid)")
+	b.put("vm.delete", "vm.delete (platform serial_number and uuid)", "")
+	b.put("vm.create", "vm.create: platform serial_number and system_serial_number", `{"platform":{"serial_number":"SN-1","system_serial_number":"SN-2"}}`)
+	b.get("vm.info", "vm.info (platform serial_number and system_serial_number)")
+	b.put("vm.delete", "vm.delete (platform serial_number and system_serial_number)", "")
 
 	// Unknown members are dropped; {} takes serde's defaults.
 	b.put("vm.create", "vm.create with unknown members", `{"cpus":{"boot_vcpus":1,"max_vcpus":2,"bogus":1},"memory":{"size":`+fmt.Sprint(bootMemory)+`,"bogus":"x"},"payload":{"kernel":"`+kernelPath+`"},"bogus":{"a":[1,2]}}`)
@@ -263,8 +280,6 @@ func (b *builder) apiScript() {
 	b.put("vm.remove-device", "vm.remove-device: an unknown id (running)", `{"id":"no-device"}`)
 	b.get("vm.info", "vm.info (running, after remove-device)")
 	b.put("vm.power-button", "vm.power-button (running)", "")
-	b.put("vm.nmi", "vm.nmi (running)", "")
-	b.guest(recording.WaitMarker, "the NMI resets the guest")
 	b.put("vmm.nmi", "vmm.nmi: the v48-v52 specs' path (running)", "")
 	b.put("vm.send-migration", "vm.send-migration to a socket nobody serves (running)", `{"destination_url":"unix:<tmp>/no-migration.sock"}`)
 	b.put("vm.send-migration", "vm.send-migration with a URL of no known scheme (running)", `{"destination_url":"bogus:x"}`)
@@ -294,7 +309,11 @@ func (b *builder) apiScript() {
 	b.put("vm.resume", "vm.resume", "")
 	b.put("vm.resume", "vm.resume (running again)", "")
 
-	// Rebooted.
+	// Rebooted. The PVH guest resets on an NMI, which makes CH build the
+	// VM again; the reboot right after it does too, so what follows does
+	// not depend on the guest.
+	b.put("vm.nmi", "vm.nmi (running)", "")
+	b.guest(recording.WaitMarker, "the NMI resets the guest")
 	b.put("vm.reboot", "vm.reboot (running)", "")
 	b.guest(recording.WaitMarker, "the guest boots after the reboot")
 	b.get("vm.info", "vm.info (after reboot)")
@@ -332,7 +351,9 @@ func (b *builder) apiScript() {
 	b.call("PATCH", "vm.info", "PATCH on vm.info", "")
 	b.call("POST", "vm.boot", "POST", "")
 	b.call("DELETE", "vm.info", "DELETE", "")
-	b.put("vm.create", "a body over the 51,200-byte limit", cfg[:len(cfg)-1]+`,"pad":"`+recording.Pad(60000)+`"}`)
+	// (Its size is in the answer: it must not depend on the working
+	// directory's path.)
+	b.put("vm.create", "a body over the 51,200-byte limit", `{"cpus":{"boot_vcpus":1,"max_vcpus":1},"pad":"`+recording.Pad(60000)+`"}`)
 	b.put("vmm.shutdown", "vmm.shutdown", "")
 	b.exit("the VMM ends")
 }
@@ -449,18 +470,24 @@ func (b *builder) remoteScript() {
 	b.remote("ch-remote remove-device", "remove-device", "rpmem0")
 	b.remote("ch-remote remove-device (unknown id)", "remove-device", "no-device")
 	b.remote("ch-remote power-button", "power-button")
-	b.remote("ch-remote nmi", "nmi")
-	b.guest(recording.WaitMarker, "the NMI resets the guest")
 	b.remote("ch-remote snapshot (running)", "snapshot", "file://"+remoteSnap)
 	b.remote("ch-remote coredump", "coredump", "file://<tmp>/core-remote")
 	b.remote("ch-remote send-migration (nobody listens)", "send-migration", "unix:<tmp>/no-migration.sock")
+	if b.rel.keyedMigration(false) {
+		b.remote("ch-remote send-migration destination_url= (nobody listens)", "send-migration", "destination_url=unix:<tmp>/no-migration.sock")
+	}
 	b.remote("ch-remote receive-migration (VM exists)", "receive-migration", "unix:<tmp>/no-dir/migration.sock")
+	if b.rel.keyedMigration(true) {
+		b.remote("ch-remote receive-migration receiver_url= (VM exists)", "receive-migration", "receiver_url=unix:<tmp>/no-dir/migration.sock")
+	}
 	b.remote("ch-remote pause", "pause")
 	b.remote("ch-remote pause (paused)", "pause")
 	b.remote("ch-remote snapshot", "snapshot", "file://"+remoteSnap)
 	b.remote("ch-remote restore (VM exists)", "restore", "source_url=file://"+remoteSnap)
 	b.remote("ch-remote restore: a bad option", "restore", "source_url=file://"+remoteSnap+",bogus=1")
 	b.remote("ch-remote resume", "resume")
+	b.remote("ch-remote nmi", "nmi")
+	b.guest(recording.WaitMarker, "the NMI resets the guest")
 	b.remote("ch-remote reboot", "reboot")
 	b.guest(recording.WaitMarker, "the guest boots after the reboot")
 	b.remote("ch-remote shutdown", "shutdown")
@@ -478,5 +505,11 @@ func (b *builder) remoteScript() {
 func (b *builder) sendMigrationScript() {
 	b.start()
 	b.put("vm.send-migration", "vm.send-migration (no VM)", `{"destination_url":"unix:<tmp>/no-migration.sock"}`)
+	// Where the VMM thread panics, the process exits while the HTTP thread
+	// answers: the answer may or may not get out.
+	b.steps[len(b.steps)-1].Outcomes = []string{
+		recording.Outcome(500, `["Error from API","API response receive error","receiving on a closed channel"]`),
+		recording.Outcome(0, "no answer: the server closed the connection"),
+	}
 	b.exit("the VMM ends, or not, by itself")
 }
