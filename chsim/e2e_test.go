@@ -122,7 +122,9 @@ func snapshotIn(t *testing.T, version string) string {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = p.Kill(); _ = p.Wait() })
 	h := p.Hypervisor()
-	require.NoError(t, h.CreateVM(c, core.DirectBoot{MemoryMiB: 128}.Config()))
+	kernel := filepath.Join(dir, "vmlinux") // CH refuses to boot without a payload
+	require.NoError(t, os.WriteFile(kernel, []byte("kernel"), 0o600))
+	require.NoError(t, h.CreateVM(c, core.DirectBoot{Kernel: kernel, MemoryMiB: 128}.Config()))
 	require.NoError(t, h.BootVM(c))
 	require.NoError(t, h.PauseVM(c))
 	snap := filepath.Join(dir, "snap")
