@@ -101,9 +101,8 @@ type apiResponse struct {
 }
 
 // micro_http's answers to requests it cannot parse: a JSON object, not the
-// API's array of strings, with a raw newline before "All previous …" (as
-// micro_http formats it; REAL-BEHAVIOUR's one-line listing does not show
-// it).
+// API's array of strings, with a raw newline before "All previous …", as
+// micro_http formats it (and the recordings of real CH show).
 func transportError(msg string) apiResponse {
 	return apiResponse{status: http.StatusBadRequest, transport: true,
 		body: []byte(`{ "error": "` + msg + "\nAll previous unanswered requests will be dropped.\" }")}

@@ -100,7 +100,7 @@ func (v *vmm) sendMigration(_ *apiRequest, body map[string]any) ([]byte, *apiErr
 		cfg := encodeJSON(v.s.shapes.get("VmConfig"), v.config)
 		v.migrating = true
 		go func() {
-			err := migrateTo(path, cfg)
+			err := migrateTo(path, cfg, v.s.done)
 			v.s.vmmMu.Lock()
 			defer v.s.vmmMu.Unlock()
 			v.migrating = false
@@ -112,7 +112,7 @@ func (v *vmm) sendMigration(_ *apiRequest, body map[string]any) ([]byte, *apiErr
 		}()
 		return nil, nil
 	}
-	if err := migrateTo(path, encodeJSON(v.s.shapes.get("VmConfig"), v.config)); err != nil {
+	if err := migrateTo(path, encodeJSON(v.s.shapes.get("VmConfig"), v.config), v.s.done); err != nil {
 		if oe, ok := err.(*net.OpError); ok && oe.Op == "dial" {
 			return nil, fail(act, append([]string{migSendFailed}, v.socketError("connecting to", oe.Err, false)...)...)
 		}
@@ -122,13 +122,23 @@ func (v *vmm) sendMigration(_ *apiRequest, body map[string]any) ([]byte, *apiErr
 	return nil, nil
 }
 
-// migrateTo sends cfg to a receiving simulator at path.
-func migrateTo(path string, cfg []byte) error {
+// migrateTo sends cfg to a receiving simulator at path; it gives up when
+// done is closed (the sending server ended).
+func migrateTo(path string, cfg []byte, done <-chan struct{}) error {
 	c, err := net.DialTimeout("unix", path, 5*time.Second)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	finished := make(chan struct{})
+	defer close(finished)
+	go func() {
+		select {
+		case <-done:
+			c.Close()
+		case <-finished:
+		}
+	}()
 	_ = c.SetDeadline(time.Now().Add(migrationTimeout))
 	if err := json.NewEncoder(c).Encode(migrationMessage{Config: cfg}); err != nil {
 		return fmt.Errorf("Error sending migration state: %v", err)

@@ -49,7 +49,7 @@ func TestReplayReal(t *testing.T) {
 			t.Parallel()
 			r := newReplayer(t, rec)
 			same, total := r.run(func(vmm int) bool { return !r.usesCHRemote(vmm) }, "")
-			t.Logf("%s: %d of %d API answers identical", rec.Release, same, total)
+			t.Logf("%s: %d of %d answers identical (API calls, snapshot listings, VMM exits)", rec.Release, same, total)
 		})
 	}
 }
@@ -64,7 +64,7 @@ func TestReplayRealCHRemote(t *testing.T) {
 			bin := chRemoteBinary(t, rec.Release)
 			r := newReplayer(t, rec)
 			same, total := r.run(r.usesCHRemote, bin)
-			t.Logf("%s: %d of %d ch-remote answers identical", rec.Release, same, total)
+			t.Logf("%s: %d of %d answers identical (ch-remote runs, the exit of their VMM)", rec.Release, same, total)
 		})
 	}
 }

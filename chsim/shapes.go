@@ -404,18 +404,17 @@ func buildShapes(r release) *shapes {
 		when(v52, f("memory_restore_mode", enum("MemoryRestoreMode", "Copy", "Copy", "OnDemand"), useDflt)),
 		f("net_fds", opt(vec(st("RestoredNetConfig"))), useDflt),
 		when(v52, f("resume", tBool, useDflt)))
-	def("VmAddUserDevice", false, f("socket", tPath, noDflt))
 
 	for name, sh := range s.byName {
-		if sh.kind == kindStruct && sh.fields == nil && name != "RtcConfig" {
+		if sh.kind == kindStruct && sh.fields == nil {
 			panic("chsim: shape " + name + " of " + r.tag + " is referenced but not declared")
 		}
 	}
 	return s
 }
 
-// requestShape is the Rust type the server deserialises the body of PUT
-// path into, or "" when it takes none.
+// requestShapes are the Rust types the server deserialises the bodies of
+// PUT requests into, by endpoint.
 var requestShapes = map[string]string{
 	"/vm.create":                 "VmConfig",
 	"/vm.resize":                 "VmResizeData",

@@ -127,9 +127,9 @@ func (v *vmm) boot(*apiRequest, map[string]any) ([]byte, *apiErr) {
 		case vmRunning:
 			return nil, fail(actBoot, "invalid VM state transition: Running to Running")
 		}
-		// Real CH v48 answered 204 to a boot after a failed one, then a
-		// vCPU failed and the process exited with status 0 (REAL-BEHAVIOUR,
-		// second VMM): a crashed VM that looks like a clean exit.
+		// Real CH v48.0–v52.0 answer 204 to a boot after a failed one, then
+		// the vCPU fails and the process exits with status 0 (the
+		// recordings' third VMM): a crashed VM that looks like a clean exit.
 		v.s.log.Warn("boot after a failed boot: the VMM exits with status 0, as CH does when its vCPU fails")
 		v.crashing = true
 		return nil, nil

@@ -38,7 +38,7 @@ import (
 func main() {
 	binDir := flag.String("binary-dir", "../shared/ch-bin", "directory of CH binaries, laid out <dir>/vNN.N/<arch>/{cloud-hypervisor,ch-remote}")
 	out := flag.String("out", "chsim/testdata/real", "directory the recordings are written to, one <release>.json each")
-	only := flag.String("versions", "", "comma-separated releases to record (default: every modelled release whose binary is present)")
+	only := flag.String("versions", "", "comma-separated releases to record, such as v48.0,v53.0 (default: every modelled release whose binary is present)")
 	keep := flag.Bool("keep", false, "keep each release's working directory (VMM logs, serial logs) and print where it is")
 	flag.Parse()
 	if flag.NArg() > 0 {

@@ -67,8 +67,8 @@ func record(ctx context.Context, rel release, keep bool) (rec *recording.Recordi
 		defer os.RemoveAll(dir)
 	}
 	r := &recorder{rel: rel, dir: dir, norm: recording.Normaliser{Dir: dir}, vmms: map[int]*vmmProc{}, serial: map[string]*serialPipe{}, last: map[int]string{}}
-	defer r.killAll() // before the serial logs close: a VMM may block writing one
 	defer r.closeSerial()
+	defer r.killAll() // (deferred last, runs first: no VMM writes a closed serial log)
 	rec = &recording.Recording{Release: rel.tag, Version: rel.version, Files: files()}
 	if err := recording.CreateFiles(rec.Files, dir, chtest.PVHKernel()); err != nil {
 		return nil, err

@@ -396,7 +396,8 @@ func (b *builder) restoreScript() {
 }
 
 // missingKernelScript creates a VM whose kernel does not exist and boots
-// it twice (REAL-BEHAVIOUR's second VMM).
+// it twice (the second VMM of the v48.0 listing in
+// ../shared/ch-specs/REAL-BEHAVIOUR.md).
 func (b *builder) missingKernelScript() {
 	b.start()
 	cfg := `{"cpus":{"boot_vcpus":1,"max_vcpus":1},"memory":{"size":` + fmt.Sprint(bootMemory) + `},"payload":{"kernel":"<tmp>/no-kernel"},"serial":{"mode":"Null"},"console":{"mode":"Off"}}`
