@@ -22,6 +22,11 @@ type fixup struct {
 	Name string
 	// Tags lists the release tags whose spec has the defect.
 	Tags []string
+	// AndLater: the defect is not fixed upstream yet, so the spec of a
+	// release newer than every tag listed may inherit it: there the fix-up
+	// is applied where it matches, and left out where it does not (the
+	// spec was fixed). Listed tags must match.
+	AndLater bool
 	// Description says what is wrong and what the fix-up does.
 	Description string
 	// Apply repairs the spec's top-level mapping. It returns an error
@@ -68,8 +73,9 @@ var fixups = []fixup{
 		Apply: renamePath("/vmm.nmi", "/vm.nmi"),
 	},
 	{
-		Name: "vm-config-generic-vhost-user-name",
-		Tags: []string{"v52.0", "v53.0"},
+		Name:     "vm-config-generic-vhost-user-name",
+		Tags:     []string{"v52.0", "v53.0"},
+		AndLater: true,
 		Description: "VmConfig.generic-vhost-user is named generic_vhost_user by the server " +
 			"(vmm/src/vm_config.rs): serde ignores the spec's name, so a config sent under it " +
 			"loses its devices and vm.info reports them under a name a client following the " +
@@ -77,8 +83,9 @@ var fixups = []fixup{
 		Apply: renameProperty("generic-vhost-user", "generic_vhost_user", "components", "schemas", "VmConfig"),
 	},
 	{
-		Name: "vm-counters-uint64",
-		Tags: []string{"v48.0", "v49.0", "v50.2", "v51.2", "v52.0", "v53.0"},
+		Name:     "vm-counters-uint64",
+		Tags:     []string{"v48.0", "v49.0", "v50.2", "v51.2", "v52.0", "v53.0"},
+		AndLater: true,
 		Description: "VmCounters' values are `format: int64`, but the server's counters are Rust " +
 			"u64s and a latency not measured yet is u64::MAX (18446744073709551615, in every " +
 			"real answer for a disk that did no I/O): a client following the spec cannot " +
@@ -179,13 +186,39 @@ func integerFormat(badType string, path ...string) func(*yaml.Node) error {
 func applyFixups(tag string, root *yaml.Node, list []fixup) ([]string, error) {
 	var applied []string
 	for _, f := range list {
-		if !slices.Contains(f.Tags, tag) {
+		later := f.later(tag)
+		if !slices.Contains(f.Tags, tag) && !later {
 			continue
 		}
 		if err := f.Apply(root); err != nil {
+			if later && errors.Is(err, errFixupNoMatch) {
+				continue // the newer spec has it right
+			}
 			return nil, fmt.Errorf("fix-up %s on the %s spec: %w; update or remove it in apigen/fixups.go", f.Name, tag, err)
 		}
 		applied = append(applied, f.Name)
 	}
 	return applied, nil
+}
+
+// later reports whether tag is newer than every tag f lists and f is
+// applied to such tags (AndLater).
+func (f fixup) later(tag string) bool {
+	if !f.AndLater {
+		return false
+	}
+	for _, t := range f.Tags {
+		if !tagBefore(t, tag) {
+			return false
+		}
+	}
+	return true
+}
+
+// tagBefore reports whether release tag a ("v50.2") is older than b.
+func tagBefore(a, b string) bool {
+	var am, an, bm, bn int
+	fmt.Sscanf(a, "v%d.%d", &am, &an)
+	fmt.Sscanf(b, "v%d.%d", &bm, &bn)
+	return am < bm || (am == bm && an < bn)
 }

@@ -192,3 +192,20 @@ func TestFixupsMatchTheOfficialSpecs(t *testing.T) {
 		}
 	}
 }
+
+// TestFixupsAndLater: a fix-up for a defect upstream has not fixed repairs
+// a newer release's spec that inherits it, and leaves out one that fixed it.
+func TestFixupsAndLater(t *testing.T) {
+	root := parseYAML(t, v52Shape)
+	applied, err := applyFixups("v54.0", root, fixups)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"vm-config-generic-vhost-user-name", "vm-counters-uint64"}, applied)
+
+	fixed := parseYAML(t, "components:\n  schemas:\n    VmConfig:\n      properties:\n        generic_vhost_user:\n          type: array\n")
+	applied, err = applyFixups("v54.0", fixed, fixups)
+	require.NoError(t, err, "a newer spec without the defects")
+	assert.Empty(t, applied)
+
+	_, err = applyFixups("v53.0", fixed, fixups)
+	require.ErrorIs(t, err, errFixupNoMatch, "a listed tag must match")
+}
