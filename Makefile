@@ -25,6 +25,10 @@
 #                           the real-CH suite (needs /dev/kvm and CH binaries, embedded or
 #                           in dir/vNN.N/<arch>/cloud-hypervisor)
 #   make test-assets        a Debian kernel + busybox initramfs for make test-real
+#   make record-real [RECORD_BINARY_DIR=dir]
+#                           record what each real CH release (dir/vNN.N/<arch>/{cloud-hypervisor,
+#                           ch-remote}, default ../shared/ch-bin) answers to chrecord's script into
+#                           chsim/testdata/real/vNN.N.json (needs /dev/kvm and root; not in make test)
 #
 # SPEC_SOURCE=dir takes specs from dir/<tag>/cloud-hypervisor.yaml instead of upstream
 # (CI: SPEC_SOURCE=../shared/ch-specs). Releases come from versions/*/spec.lock.
@@ -55,7 +59,7 @@ FUZZTIME ?= 30s
 TEST_ASSETS := .cache/test-assets
 FUZZ_TARGETS := core:FuzzParseVersion core:FuzzAPIErrorBody e2e:FuzzConstraint e2e:FuzzVMConfigConvert
 
-.PHONY: specs facts generate check-generated new-version check-new-version binaries test bench fuzz test-real test-assets
+.PHONY: specs facts generate check-generated new-version check-new-version binaries test bench fuzz test-real test-assets record-real
 
 specs:
 	@test -n "$(strip $(SPEC_TAGS))" || { echo "no release tags: versions/*/spec.lock is missing" >&2; exit 1; }
@@ -168,3 +172,9 @@ test-real:
 test-assets:
 	e2e/scripts/test-assets.sh $(TEST_ASSETS)
 	@echo "now: CHVMM_TEST_KERNEL=$(CURDIR)/$(TEST_ASSETS)/vmlinuz CHVMM_TEST_INITRAMFS=$(CURDIR)/$(TEST_ASSETS)/initramfs.cpio.gz make test-real"
+
+# What real CH answers, recorded for chsim's replay tests (chsim/replay_test.go):
+# needs /dev/kvm, root (add-net makes CH create TAP devices) and the binaries.
+RECORD_BINARY_DIR ?= ../shared/ch-bin
+record-real:
+	go run ./e2e/cmd/chrecord -binary-dir "$(RECORD_BINARY_DIR)" -out chsim/testdata/real

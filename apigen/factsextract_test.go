@@ -532,7 +532,7 @@ func TestExtractFactsErrors(t *testing.T) {
 		}, "route /vm.x: no EndpointHandler impl for Special"},
 		"unknown action": {func(tr memTree) {
 			tr[httpRoutesFile] += `fn more() { r.routes.insert(endpoint!("/vm.x"), Box::new(VmActionHandler::new(&VmX))); }`
-		}, "route /vm.x: action VmX has no PUT handler impl"},
+		}, "route /vm.x: action VmX has no GET handler impl"},
 		"no api action": {func(tr memTree) {
 			tr["vmm/src/api/mod.rs"] = strings.Replace(tr["vmm/src/api/mod.rs"], "impl ApiAction for VmBoot", "impl Other for VmBoot", 1)
 		}, `route /vm.boot: no ApiAction impl for "VmBoot"`},

@@ -18,6 +18,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -346,8 +347,8 @@ func extractRoutes(x *rsIndex, tree sourceTree) ([]routeFact, []routeRoot, error
 		rf := routeFact{Path: in.path, Handler: in.handler, Action: in.action}
 		cfg := in.cfg
 		body := ""
-		for method, m := range h.methods {
-			if m.serves {
+		for _, method := range slices.Sorted(maps.Keys(h.methods)) {
+			if m := h.methods[method]; m.serves {
 				rf.Methods = append(rf.Methods, method)
 				if method == "PUT" {
 					body = m.body
@@ -357,7 +358,7 @@ func extractRoutes(x *rsIndex, tree sourceTree) ([]routeFact, []routeRoot, error
 		if rf.Action == "" {
 			rf.Action = h.action
 		}
-		for method := range h.delegate {
+		for _, method := range slices.Sorted(maps.Keys(h.delegate)) {
 			m, ok := actions[rf.Action][method]
 			if !ok {
 				return nil, nil, fmt.Errorf("%s: route %s: action %s has no %s handler impl", httpEndpointFile, in.path, rf.Action, method)

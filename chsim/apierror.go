@@ -74,8 +74,6 @@ const (
 	actAddVdpa       = "The vDPA device could not be added to the VM"
 	actAddVsock      = "The vsock device could not be added to the VM"
 	actAddGeneric    = "The generic vhost-user device could not be added to the VM"
-	actReceive       = "Error starting migration receiver"
-	actSend          = "Error starting migration sender"
 	actPowerButton   = "Error triggering power button"
 	actNmi           = "Error triggering NMI"
 )

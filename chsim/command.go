@@ -79,7 +79,7 @@ func Main(version string, args []string, stdout, stderr io.Writer) int {
 		srv.Close()
 	case <-srv.Done():
 	}
-	return 0
+	return srv.ExitCode()
 }
 
 // serveCommand starts the API server of version on the --api-socket value.

@@ -93,19 +93,18 @@ type apiResponse struct {
 	// closeAfter: micro_http drops the connection (and pending requests)
 	// after this answer.
 	closeAfter bool
-	// noLength: write no Content-Length; the body ends when the connection
-	// closes (vmm.shutdown).
-	noLength bool
 	// shutdown: the VMM exits once the answer is written (vmm.shutdown).
 	shutdown bool
+	// transport: micro_http answered by itself, with its own Server
+	// header (it is Firecracker's HTTP library).
+	transport bool
 }
 
 // micro_http's answers to requests it cannot parse: a JSON object, not the
-// API's array of strings, with a raw newline before "All previous …" (as
-// micro_http formats it; REAL-BEHAVIOUR's one-line listing does not show
-// it).
+// API's array of strings, with a raw newline before "All previous …", as
+// micro_http formats it (and the recordings of real CH show).
 func transportError(msg string) apiResponse {
-	return apiResponse{status: http.StatusBadRequest,
+	return apiResponse{status: http.StatusBadRequest, transport: true,
 		body: []byte(`{ "error": "` + msg + "\nAll previous unanswered requests will be dropped.\" }")}
 }
 
@@ -164,7 +163,8 @@ func (s *Server) readAndHandle(req *http.Request, br *bufio.Reader, fc *fdConn) 
 	if len(body) > maxPayload {
 		return transportError(fmt.Sprintf("Request payload with size %d is larger than the limit of %d allowed by server.", len(body), maxPayload)), nil
 	}
-	ar := &apiRequest{method: req.Method, fullPath: req.URL.Path, header: req.Header, body: body, hasBody: len(body) > 0, fds: fc.take()}
+	// micro_http routes on the whole request target, query string included.
+	ar := &apiRequest{method: req.Method, fullPath: req.RequestURI, header: req.Header, body: body, hasBody: len(body) > 0, fds: fc.take()}
 	if n := len(ar.fds); n > 0 {
 		s.receivedFDs.Add(int64(n))
 		s.log.Debug("received file descriptors", "count", n, "path", req.URL.Path)
@@ -182,10 +182,15 @@ func (s *Server) closeFDs(fds []int) {
 func (s *Server) writeResponse(w io.Writer, r apiResponse) error {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "HTTP/1.1 %d \r\n", r.status)
-	b.WriteString("Server: Cloud Hypervisor API\r\n")
+	if r.transport {
+		b.WriteString("Server: Firecracker API\r\n")
+	} else {
+		b.WriteString("Server: Cloud Hypervisor API\r\n")
+	}
 	b.WriteString("Connection: keep-alive\r\n")
-	b.WriteString("Content-Type: application/json\r\n")
-	if r.status != http.StatusNoContent && !r.noLength {
+	if r.status != http.StatusNoContent {
+		// micro_http frames every answer but a 204 with a type and length.
+		b.WriteString("Content-Type: application/json\r\n")
 		b.WriteString("Content-Length: " + strconv.Itoa(len(r.body)) + "\r\n")
 	}
 	b.WriteString("\r\n")

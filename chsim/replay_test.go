@@ -2,202 +2,282 @@ package chsim_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"regexp"
-	"sort"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/chvmm/chvmm/chsim"
+	"github.com/chvmm/chvmm/chsim/recording"
+	"github.com/chvmm/chvmm/core/chtest"
 )
 
-// realV48 is the listing of what a real CH v48.0 answered (REAL-BEHAVIOUR.md
-// of the project's spec folder), copied verbatim.
-const realV48 = `
-GET vmm.ping                             200  {"build_version":"v48.0.0","version":"48.0.0","pid":<pid>,"features":["io_uring","kvm"]}
-GET vm.info (no vm)                      500  ["Error from API","The VM info is not available","VM is not created"]
-GET vm.counters (no vm)                  500  ["Error from API","The VM info is not available","VM is not running"]
-PUT vm.boot (no vm)                      500  ["Error from API","The VM could not boot","VM config is missing"]
-PUT vm.pause (no vm)                     500  ["Error from API","The VM could not be paused","VM is not running"]
-PUT vm.shutdown (no vm)                  500  ["Error from API","The VM could not shutdown","VM is not running"]
-PUT vm.delete (no vm)                    204  
-PUT vm.snapshot (no vm)                  500  ["Error from API","The VM could not be snapshotted","VM is not running"]
-PUT vm.create (bad json)                 400  ["Failed to deserialize JSON","EOF while parsing an object at line 1 column 25"]
-PUT vm.create                            204  
-PUT vm.create (again)                    500  ["Error from API","The VM could not be created","VM is already created"]
-GET vm.info (created)                    200  state=Created memory_actual_size=268435456 keys=['config', 'device_tree', 'memory_actual_size', 'state']
-PUT vm.pause (created)                   500  ["Error from API","The VM could not be paused","VM is not running"]
-PUT vm.resume (created)                  500  ["Error from API","The VM could not resume","VM is not running"]
-PUT vm.shutdown (created)                500  ["Error from API","The VM could not shutdown","VM is not running"]
-GET vm.info (after shutdown created)     200  state=Created memory_actual_size=268435456 keys=['config', 'device_tree', 'memory_actual_size', 'state']
-PUT vm.boot                              204  
-PUT vm.boot (again)                      500  ["Error from API","The VM could not boot","invalid VM state transition: Running to Running"]
-GET vm.info (running)                    200  state=Running memory_actual_size=268435456 keys=['config', 'device_tree', 'memory_actual_size', 'state']
-GET vm.counters (running)                200  {}
-PUT vm.resume (running)                  500  ["Error from API","The VM could not resume","Cannot resume VM","Failed to resume migratable component","Invalid transition: InvalidStateTransition(Running, Running)"]
-PUT vm.snapshot (running)                500  ["Error from API","The VM could not be snapshotted","Cannot snapshot VM","Failed to snapshot migratable component","Trying to snapshot while VM is running"]
-PUT vm.resize (above max)                500  ["Error from API","The VM could not be resized","Error from CPU manager","Requested vCPUs exceed maximum"]
-PUT vm.resize (to max)                   204  
-PUT vm.pause                             204  
-PUT vm.pause (again)                     500  ["Error from API","The VM could not be paused","Cannot pause VM","Failed to pause migratable component","Invalid transition: InvalidStateTransition(Paused, Paused)"]
-GET vm.info (paused)                     200  state=Paused memory_actual_size=268435456 keys=['config', 'device_tree', 'memory_actual_size', 'state']
-PUT vm.snapshot (paused)                 204  
-PUT vm.snapshot (bad dest)               500  ["Error from API","The VM could not be snapshotted","Cannot send VM snapshot","Failed to send migratable component snapshot","Destination is not a directory: \"/nonexistent/dir\""]
-PUT vm.restore (with vm)                 500  ["Error from API","The VM could not restored","VM is already created"]
-PUT vm.resume                            204  
-PUT vm.reboot (running)                  204  
-GET vm.info (after reboot)               200  state=Running memory_actual_size=268435456 keys=['config', 'device_tree', 'memory_actual_size', 'state']
-PUT vm.shutdown (running)                204  
-GET vm.info (after shutdown)             200  state=Created memory_actual_size=268435456 keys=['config', 'device_tree', 'memory_actual_size', 'state']
-PUT vm.resume (shutdown)                 500  ["Error from API","The VM could not resume","VM is not running"]
-PUT vm.boot (from shutdown)              204  
-GET vm.info (rebooted from shutdown)     200  state=Running memory_actual_size=268435456 keys=['config', 'device_tree', 'memory_actual_size', 'state']
-PUT vm.shutdown                          204  
-PUT vm.delete                            204  
-GET vm.info (after delete)               500  ["Error from API","The VM info is not available","VM is not created"]
-PUT vm.nonexistent (unknown endpoint)    404  ["Not Found"]
-GET vm.boot (GET on PUT endpoint)        400  ["Bad Request"]
-POST vm.boot (POST)                      400  { "error": "Invalid HTTP Method: Unsupported HTTP method.All previous unanswered requests will be dropped." }
-PUT vmm.ping (PUT on GET endpoint)       400  ["Bad Request"]
-PUT vm.create (60000-byte body)          400  { "error": "Request payload with size 60102 is larger than the limit of 51200 allowed by server.All previous unanswered requests will be dropped." }
-PUT vmm.shutdown                         200  
-exit status 0
---- second VMM: missing kernel
-PUT vm.create (missing kernel)           204  
-GET vm.info (after create w/ missing kernel) 200  state=Created memory_actual_size=268435456 keys=['config', 'device_tree', 'memory_actual_size', 'state']
-PUT vm.boot (missing kernel)             500  ["Error from API","The VM could not boot","Cannot open kernel file","No such file or directory (os error 2)"]
-GET vm.info (after failed boot)          200  state=Created memory_actual_size=268435456 keys=['config', 'device_tree', 'memory_actual_size', 'state']
-PUT vm.boot (again after failed boot)    204  
-GET vmm.ping (after second boot)         000  curl: (7) Failed to connect to localhost port 80 after 0 ms: Couldn't connect to server
-exit status 0
-`
+// The recordings of what each real CH release answered to chrecord's
+// script (make record-real), replayed against the simulator of that
+// release: every answer must be the same, byte for byte once normalised.
 
-var lineRE = regexp.MustCompile(`^(GET|PUT|POST) (\S+)(?: \((.*?)\))?\s+(\d{3})\s*(.*)$`)
+const recordingsDir = "testdata/real"
 
-// replayEnv holds what request bodies of the listing refer to.
-type replayEnv struct {
-	kernel, snapDir string
-}
-
-func (e replayEnv) vmConfig() string {
-	return fmt.Sprintf(`{"cpus":{"boot_vcpus":1,"max_vcpus":2},"memory":{"size":268435456},"payload":{"kernel":%q,"cmdline":"console=ttyS0"},"serial":{"mode":"File","file":%q},"console":{"mode":"Off"}}`,
-		e.kernel, filepath.Join(filepath.Dir(e.kernel), "serial.log"))
-}
-
-// body returns the request body for a listing call.
-func (e replayEnv) body(endpoint, situation string) string {
-	switch {
-	case endpoint == "vm.create" && situation == "bad json":
-		return `{"cpus": {"boot_vcpus": 1`
-	case endpoint == "vm.create" && situation == "60000-byte body":
-		cfg := e.vmConfig()
-		pad := 60102 - len(cfg) - len(`,"pad":""`)
-		return cfg[:len(cfg)-1] + `,"pad":"` + strings.Repeat("x", pad) + `"}`
-	case endpoint == "vm.create":
-		return e.vmConfig()
-	case endpoint == "vm.resize" && situation == "above max":
-		return `{"desired_vcpus":3}`
-	case endpoint == "vm.resize":
-		return `{"desired_vcpus":2}`
-	case endpoint == "vm.snapshot" && situation == "bad dest":
-		return `{"destination_url":"file:///nonexistent/dir"}`
-	case endpoint == "vm.snapshot":
-		return fmt.Sprintf(`{"destination_url":"file://%s"}`, e.snapDir)
-	case endpoint == "vm.restore":
-		return fmt.Sprintf(`{"source_url":"file://%s"}`, e.snapDir)
+// loadRecordings returns every committed recording, one per release.
+func loadRecordings(t *testing.T) []*recording.Recording {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(recordingsDir, "v*.json"))
+	require.NoError(t, err)
+	require.NotEmpty(t, paths, "no recordings in %s: run make record-real on a host with KVM and the CH binaries", recordingsDir)
+	var recs []*recording.Recording
+	for _, p := range paths {
+		rec, err := recording.Load(p)
+		require.NoError(t, err)
+		require.Equal(t, strings.TrimSuffix(filepath.Base(p), ".json"), rec.Release, "%s records another release", p)
+		recs = append(recs, rec)
 	}
+	return recs
+}
+
+// TestReplayReal replays, for every recorded release, the steps of the
+// VMMs that the recording drives through the API.
+func TestReplayReal(t *testing.T) {
+	for _, rec := range loadRecordings(t) {
+		t.Run(rec.Release, func(t *testing.T) {
+			t.Parallel()
+			r := newReplayer(t, rec)
+			same, total := r.run(func(vmm int) bool { return !r.usesCHRemote(vmm) }, "")
+			t.Logf("%s: %d of %d answers identical (API calls, snapshot listings, VMM exits)", rec.Release, same, total)
+		})
+	}
+}
+
+// TestReplayRealCHRemote runs each release's own ch-remote against the
+// simulator of that release in the recorded order and compares its exit
+// status and output with what it did against the real server.
+func TestReplayRealCHRemote(t *testing.T) {
+	for _, rec := range loadRecordings(t) {
+		t.Run(rec.Release, func(t *testing.T) {
+			t.Parallel()
+			bin := chRemoteBinary(t, rec.Release)
+			r := newReplayer(t, rec)
+			same, total := r.run(r.usesCHRemote, bin)
+			t.Logf("%s: %d of %d answers identical (ch-remote runs, the exit of their VMM)", rec.Release, same, total)
+		})
+	}
+}
+
+// chRemoteBinary returns release's ch-remote: under $CHVMM_TEST_BINARY_DIR,
+// or in ../shared/ch-bin beside the repository (where CI has it). It skips
+// the test when there is none.
+func chRemoteBinary(t *testing.T, release string) string {
+	t.Helper()
+	var dirs []string
+	if d := os.Getenv(chtest.BinaryDirEnv); d != "" {
+		dirs = append(dirs, d)
+	}
+	dirs = append(dirs, filepath.Join("..", "..", "shared", "ch-bin"))
+	for _, d := range dirs {
+		p := filepath.Join(d, release, chtest.HostArch(), "ch-remote")
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			abs, err := filepath.Abs(p)
+			require.NoError(t, err)
+			return abs
+		}
+	}
+	t.Skipf("no ch-remote of CH %s: looked in %s (set %s to a directory holding %s/%s/ch-remote)",
+		release, strings.Join(dirs, " and "), chtest.BinaryDirEnv, release, chtest.HostArch())
 	return ""
 }
 
-// summarise turns a vm.info body into the listing's summary.
-func summarise(t *testing.T, body string) string {
-	var info map[string]any
-	require.NoError(t, json.Unmarshal([]byte(body), &info), body)
-	keys := make([]string, 0, len(info))
-	for k := range info {
-		keys = append(keys, "'"+k+"'")
-	}
-	sort.Strings(keys)
-	return fmt.Sprintf("state=%v memory_actual_size=%s keys=[%s]", info["state"],
-		strconv.FormatFloat(info["memory_actual_size"].(float64), 'f', -1, 64), strings.Join(keys, ", "))
+// replayer replays one recording against simulators.
+type replayer struct {
+	t    *testing.T
+	rec  *recording.Recording
+	dir  string
+	norm recording.Normaliser
+	srvs map[int]*chsim.Server
+	sock map[int]string
+
+	mu         sync.Mutex
+	violations []chsim.Violation
 }
 
-func TestReplayRealV48(t *testing.T) {
-	dir := t.TempDir()
-	env := replayEnv{kernel: filepath.Join(dir, "vmlinux"), snapDir: filepath.Join(dir, "snap")}
-	require.NoError(t, os.WriteFile(env.kernel, []byte("kernel"), 0o600))
-	require.NoError(t, os.Mkdir(env.snapDir, 0o700))
-
-	var mu sync.Mutex
-	var violations []chsim.Violation
-	hook := chsim.WithViolationHook(func(v chsim.Violation) {
-		mu.Lock()
-		violations = append(violations, v)
-		mu.Unlock()
+func newReplayer(t *testing.T, rec *recording.Recording) *replayer {
+	// t.TempDir's path is long; socket paths must stay under 108 bytes.
+	dir, err := os.MkdirTemp("", "chsim-replay-")
+	require.NoError(t, err)
+	dir, err = filepath.EvalSymlinks(dir)
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, recording.CreateFiles(rec.Files, dir, chtest.PVHKernel()))
+	r := &replayer{t: t, rec: rec, dir: dir, norm: recording.Normaliser{Dir: dir}, srvs: map[int]*chsim.Server{}, sock: map[int]string{}}
+	t.Cleanup(func() {
+		for _, s := range r.srvs {
+			s.Close()
+		}
 	})
-	var sock string
-	start := func() (*chsim.Server, *apiClient) {
-		sock = filepath.Join(t.TempDir(), "api.sock")
-		srv, err := chsim.Start(context.Background(), "v48.0", sock, hook, chsim.WithBuildVersion("v48.0.0"))
-		require.NoError(t, err)
-		t.Cleanup(func() { srv.Close() })
-		return srv, newClient(t, sock)
-	}
-	srv, c := start()
-	for _, line := range strings.Split(strings.TrimSpace(realV48), "\n") {
-		switch {
-		case line == "exit status 0":
-			select {
-			case <-srv.Done():
-			case <-time.After(5 * time.Second):
-				t.Fatal("vmm.shutdown did not end the server")
-			}
-			continue
-		case strings.HasPrefix(line, "--- second VMM"):
-			srv, c = start()
-			env.kernel = filepath.Join(dir, "missing-vmlinux")
-			continue
-		}
-		m := lineRE.FindStringSubmatch(line)
-		require.NotNil(t, m, "unparsed listing line %q", line)
-		method, endpoint, situation, status, want := m[1], m[2], m[3], m[4], strings.TrimSpace(m[5])
-		if status == "000" { // the VMM is gone: nothing accepts the connection
-			select {
-			case <-srv.Done():
-			case <-time.After(5 * time.Second):
-				t.Fatalf("%s: the server still runs", line)
-			}
-			_, err := net.Dial("unix", sock)
-			assert.Error(t, err, line)
-			continue
-		}
-		gotStatus, got := c.do(method, endpoint, env.body(endpoint, situation))
-		if endpoint == "vm.info" && gotStatus == 200 {
-			got = summarise(t, got)
-		}
-		want = strings.ReplaceAll(want, "<pid>", strconv.Itoa(os.Getpid()))
-		// The listing prints micro_http's transport errors on one line; the
-		// body has a raw newline before "All previous …".
-		got = strings.ReplaceAll(got, ".\nAll previous", ".All previous")
-		assert.Equal(t, status, strconv.Itoa(gotStatus), line)
-		assert.Equal(t, want, got, line)
-	}
+	return r
+}
 
-	// The only spec violations are the requests the listing sends on purpose.
-	var got []string
-	for _, v := range violations {
-		assert.Equal(t, chsim.RequestViolation, v.Kind, "%v", v)
-		got = append(got, v.Method+" "+v.Path)
+// usesCHRemote reports whether VMM vmm is driven by ch-remote.
+func (r *replayer) usesCHRemote(vmm int) bool {
+	for _, s := range r.rec.Steps {
+		if s.VMM == vmm && s.Kind == recording.KindCHRemote {
+			return true
+		}
 	}
-	assert.ElementsMatch(t, []string{"PUT /vm.create", "PUT /api/v1/vm.nonexistent", "GET /vm.boot", "POST /api/v1/vm.boot", "PUT /vmm.ping", "PUT /api/v1/vm.create"}, got)
+	return false
+}
+
+// run replays the steps of the VMMs for which want is true and returns how
+// many answers (calls, ch-remote runs, exits, listings) were identical and
+// how many were compared. remote is the ch-remote binary.
+func (r *replayer) run(want func(vmm int) bool, remote string) (same, total int) {
+	t := r.t
+	for i, s := range r.rec.Steps {
+		if !want(s.VMM) {
+			continue
+		}
+		name := s.Name(i)
+		if s.NotReplayable != "" {
+			t.Logf("%s: not replayed: %s", name, s.NotReplayable)
+			continue
+		}
+		got, ok := r.step(name, s, remote)
+		if !ok {
+			continue
+		}
+		total++
+		if s.Outcomes != nil {
+			if slices.Contains(s.Outcomes, got) {
+				same++
+			} else {
+				t.Errorf("%s: the simulator answers none of real CH %s's answers\nreal:      %s\nsimulator: %s", name, r.rec.Release, strings.Join(s.Outcomes, "\n       or: "), got)
+			}
+			continue
+		}
+		if want := r.expected(s); got == want {
+			same++
+		} else {
+			t.Errorf("%s: the simulator differs from real CH %s\n%s", name, r.rec.Release, describeDiff(want, got))
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, v := range r.violations {
+		if v.Kind == chsim.ResponseViolation {
+			t.Errorf("the simulator's validator refuses an answer the replay expects: %v", v)
+		}
+	}
+	return same, total
+}
+
+// expected is the recorded outcome of s, in the form step returns.
+func (r *replayer) expected(s recording.Step) string {
+	switch s.Kind {
+	case recording.KindCall:
+		if s.Status == 0 {
+			return "0 " + s.Response
+		}
+		return answerText(s.Status, s.Header, s.Response)
+	case recording.KindCHRemote:
+		return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", s.ExitCode, s.Stdout, s.Stderr)
+	case recording.KindExit:
+		if strings.HasPrefix(s.Exit, "exit status ") {
+			return s.Exit
+		}
+		return "still running"
+	}
+	return s.Response
+}
+
+// step runs one step against the simulator and returns its outcome; ok is
+// false for steps that have none to compare.
+func (r *replayer) step(name string, s recording.Step, remote string) (got string, ok bool) {
+	t := r.t
+	switch s.Kind {
+	case recording.KindStart:
+		sock := recording.Expand(s.Socket, r.dir)
+		srv, err := chsim.Start(context.Background(), r.rec.Release, sock, chsim.WithViolationHook(func(v chsim.Violation) {
+			r.mu.Lock()
+			r.violations = append(r.violations, v)
+			r.mu.Unlock()
+		}))
+		require.NoError(t, err, name)
+		r.srvs[s.VMM], r.sock[s.VMM] = srv, sock
+		return "", false
+	case recording.KindCall:
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		a, err := recording.Do(ctx, r.sock[s.VMM], s.Method, recording.Expand(s.Path, r.dir), recording.Expand(s.Body, r.dir))
+		if err != nil {
+			return "0 " + recording.CallError(err), true
+		}
+		if s.Outcomes != nil {
+			return recording.Outcome(a.Status, r.norm.Body(s.Path, a.Body)), true
+		}
+		return answerText(a.Status, r.norm.Header(a.Header), r.norm.Body(s.Path, a.Body)), true
+	case recording.KindCHRemote:
+		require.NotEmpty(t, remote, "%s: no ch-remote binary", name)
+		args := make([]string, len(s.Args))
+		for i, a := range s.Args {
+			args[i] = recording.Expand(a, r.dir)
+		}
+		code, stdout, stderr, err := recording.RunCHRemote(context.Background(), remote, args)
+		require.NoError(t, err, name)
+		return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", code, r.norm.CHRemoteStdout(s.Args, stdout), r.norm.Text(stderr)), true
+	case recording.KindExit:
+		srv := r.srvs[s.VMM]
+		if !strings.HasPrefix(s.Exit, "exit status ") {
+			// Real CH still ran when the recorder gave up on it.
+			select {
+			case <-srv.Done():
+				return fmt.Sprintf("exit status %d", srv.ExitCode()), true
+			case <-time.After(100 * time.Millisecond):
+				return "still running", true
+			}
+		}
+		select {
+		case <-srv.Done():
+			return fmt.Sprintf("exit status %d", srv.ExitCode()), true
+		case <-time.After(5 * time.Second):
+			return "still running", true
+		}
+	case recording.KindList:
+		names, err := recording.List(recording.Expand(s.Path, r.dir))
+		if err != nil {
+			return "error: " + err.Error(), true
+		}
+		return names, true
+	case recording.KindGuest:
+		return "", false // no guest runs in the simulator
+	}
+	t.Fatalf("%s: unknown step kind %q", name, s.Kind)
+	return "", false
+}
+
+// answerText is an HTTP answer as the replay compares it.
+func answerText(status int, header []string, body string) string {
+	return fmt.Sprintf("%d\n%s\n\n%s", status, strings.Join(header, "\n"), body)
+}
+
+// describeDiff shows where got departs from want: both in full when they
+// are short, else the stretch around the first difference.
+func describeDiff(want, got string) string {
+	i := 0
+	for i < len(want) && i < len(got) && want[i] == got[i] {
+		i++
+	}
+	if len(want)+len(got) < 600 {
+		return fmt.Sprintf("real:      %s\nsimulator: %s", want, got)
+	}
+	from := max(0, i-150)
+	return fmt.Sprintf("first difference at byte %d of %d (real) and %d (simulator):\n  real:      …%s…\n  simulator: …%s…",
+		i, len(want), len(got), snippet(want, from, i+150), snippet(got, from, i+150))
+}
+
+func snippet(s string, from, to int) string {
+	return s[min(from, len(s)):min(to, len(s))]
 }

@@ -47,7 +47,7 @@ func TestReviewRemoveUnknownDeviceColdQuotesID(t *testing.T) {
 // micro_http's answer to a request it refuses before routing is
 // `{ "error": "<reason>\nAll previous unanswered requests will be dropped." }`
 // with a raw newline (firecracker's micro_http, whose tests pin the bytes and
-// Content-Length); the REAL-BEHAVIOUR listing prints it on one line.
+// Content-Length), as the recordings of real CH show.
 func TestReviewTransportErrorHasMicroHTTPNewline(t *testing.T) {
 	sock, _ := chsimtest.Start(t, "v48.0", chsim.WithViolationHook(func(chsim.Violation) {}))
 	for name, req := range map[string]string{

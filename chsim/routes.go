@@ -1,8 +1,8 @@
 package chsim
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"strings"
 )
@@ -84,8 +84,16 @@ func (s *Server) routes(path string) (endpoint, bool) {
 
 // errorBody is the API's error body: a JSON array of strings.
 func errorBody(msgs ...string) []byte {
-	b, _ := json.Marshal(msgs)
-	return b
+	var b bytes.Buffer
+	b.WriteByte('[')
+	for i, m := range msgs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		writeJSONString(&b, m)
+	}
+	b.WriteByte(']')
+	return b.Bytes()
 }
 
 func badRequest() apiResponse {
@@ -130,11 +138,12 @@ func (s *Server) handle(ep endpoint, r *apiRequest) apiResponse {
 	}
 	var body map[string]any
 	if r.method == http.MethodPut && r.hasBody && ep.kind != putNoBody {
-		if msg := serdeCheck(r.body, s.requestSchema(r.path)); msg != "" {
-			return apiResponse{status: http.StatusBadRequest, body: errorBody("Failed to deserialize JSON", msg)}
-		}
-		if err := json.Unmarshal(r.body, &body); err != nil {
-			return apiResponse{status: http.StatusBadRequest, body: errorBody("Failed to deserialize JSON", "invalid type: expected a JSON object at line 1 column 1")}
+		if name := requestShapes[r.path]; name != "" {
+			v, msg := decodeBody(r.body, s.shapes.get(name))
+			if msg != "" {
+				return apiResponse{status: http.StatusBadRequest, body: errorBody("Failed to deserialize JSON", msg)}
+			}
+			body, _ = v.(map[string]any)
 		}
 	} else if path := r.path; path == "/vm.create" && !r.hasBody {
 		return apiResponse{status: http.StatusBadRequest}
@@ -143,30 +152,23 @@ func (s *Server) handle(ep endpoint, r *apiRequest) apiResponse {
 	out, aerr := ep.handle(s.vmm, r, body)
 	crashing := s.vmm.crashing
 	s.vmmMu.Unlock()
+	if crashing {
+		// The VMM exits once this answer is out.
+		resp := apiResponse{status: http.StatusNoContent}
+		if aerr != nil {
+			resp = s.errorResponse(aerr)
+		}
+		resp.closeAfter, resp.shutdown = true, true
+		return resp
+	}
 	if aerr != nil {
 		return s.errorResponse(aerr)
 	}
-	if crashing {
-		return apiResponse{status: http.StatusNoContent, closeAfter: true, shutdown: true}
-	}
 	if r.path == "/vmm.shutdown" {
-		return apiResponse{status: http.StatusOK, noLength: true, closeAfter: true, shutdown: true}
+		return apiResponse{status: http.StatusOK, closeAfter: true, shutdown: true}
 	}
 	if out == nil {
 		return apiResponse{status: http.StatusNoContent}
 	}
 	return apiResponse{status: http.StatusOK, body: out}
-}
-
-// requestSchema returns the schema of the JSON body of PUT path, if any.
-func (s *Server) requestSchema(path string) *openapiSchema {
-	op := s.spec.operation(http.MethodPut, path)
-	if op == nil || op.RequestBody == nil || op.RequestBody.Value == nil {
-		return nil
-	}
-	mt := op.RequestBody.Value.Content.Get("application/json")
-	if mt == nil || mt.Schema == nil {
-		return nil
-	}
-	return mt.Schema.Value
 }

@@ -15,12 +15,13 @@ import (
 
 // A Server is one simulated CH VMM process: its API server and its VMM.
 type Server struct {
-	rel   release
-	spec  *apiSpec
-	opts  options
-	log   *slog.Logger
-	start time.Time
-	pid   int
+	rel    release
+	spec   *apiSpec
+	shapes *shapes
+	opts   options
+	log    *slog.Logger
+	start  time.Time
+	pid    int
 
 	vmmMu sync.Mutex // serialises API requests, as CH's single VMM thread does
 	vmm   *vmm
@@ -38,6 +39,7 @@ type Server struct {
 	done        chan struct{}
 	closeOnce   sync.Once
 	receivedFDs atomic.Int64
+	exitCode    atomic.Int32
 }
 
 // New returns a server for CH version (see Versions; "50", "v50.2", "50.2.0"
@@ -52,7 +54,7 @@ func New(version string, opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{rel: rel, spec: spec, start: time.Now(), pid: os.Getpid(),
+	s := &Server{rel: rel, spec: spec, shapes: shapesFor(rel), start: time.Now(), pid: os.Getpid(),
 		conns: map[*net.UnixConn]struct{}{}, done: make(chan struct{})}
 	for _, o := range opts {
 		o(&s.opts)
@@ -208,6 +210,12 @@ func (s *Server) releaseLock() {
 // Done is closed when the server has ended (Close, its context, or
 // vmm.shutdown).
 func (s *Server) Done() <-chan struct{} { return s.done }
+
+// ExitCode returns the exit status the VMM process ends with once Done is
+// closed: 0, as CH exits after vmm.shutdown, a signal or the vCPU failure
+// of a boot after a failed one, and 1 after the panic of its VMM thread
+// that vm.send-migration without a VM causes before v53.0.
+func (s *Server) ExitCode() int { return int(s.exitCode.Load()) }
 
 // Version returns the CH release the server simulates ("v50.2").
 func (s *Server) Version() string { return s.rel.tag }

@@ -2,7 +2,9 @@ package chsim
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,40 +21,62 @@ const (
 // snapshotState is what the simulator keeps in state.json (CH keeps its
 // device and vCPU states there; the simulator keeps its own).
 type snapshotState struct {
-	Simulator string `json:"simulator"`
-	Version   string `json:"version"`
-	PCI       struct {
-		NextName int               `json:"next_name"`
-		NextSlot int               `json:"next_slot"`
-		BDF      map[string]string `json:"bdf"`
-		Order    []string          `json:"order"`
-	} `json:"pci"`
+	Simulator   string   `json:"simulator"`
+	Version     string   `json:"version"`
+	Devices     *devices `json:"devices"`
+	RAM         uint64   `json:"ram"`
+	HotplugLeft uint64   `json:"hotplug_left"`
+}
+
+// urlPath is CH's url_to_path for a file:// URL.
+func urlPath(url string) (string, error) {
+	p, ok := strings.CutPrefix(url, "file://")
+	if !ok {
+		return "", errors.New("Could not extract path from URL: " + url)
+	}
+	if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+		return "", errors.New("Destination is not a directory: " + strconv.Quote(p))
+	}
+	return p, nil
 }
 
 func (v *vmm) snapshot(_ *apiRequest, body map[string]any) ([]byte, *apiErr) {
-	if !v.booted {
+	if !v.booted() {
 		return nil, fail(actSnapshot, errVMNotRunning)
 	}
-	if !v.paused {
+	if v.vm.state != vmPaused {
 		return nil, fail(actSnapshot, "Cannot snapshot VM", "Failed to snapshot migratable component", "Trying to snapshot while VM is running")
 	}
 	dest, _ := body["destination_url"].(string)
-	sendErr := func(msg string) *apiErr {
-		return fail(actSnapshot, "Cannot send VM snapshot", "Failed to send migratable component snapshot", msg)
+	sendErr := func(msg ...string) *apiErr {
+		return fail(actSnapshot, append([]string{"Cannot send VM snapshot", "Failed to send migratable component snapshot"}, msg...)...)
 	}
-	dir, ok := strings.CutPrefix(dest, "file://")
-	if !ok {
-		return nil, sendErr("Could not extract path from URL: " + dest)
+	dir, err := urlPath(dest)
+	if err != nil {
+		return nil, sendErr(err.Error())
 	}
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return nil, sendErr("Destination is not a directory: " + strconv.Quote(dir))
+	// CH creates config.json with create_new: an earlier snapshot's is an
+	// error.
+	f, err := os.OpenFile(filepath.Join(dir, snapshotConfigFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if v.rel().atLeast(53, 0) {
+			return nil, sendErr("Error creating VM config snapshot file", osErrorText(err))
+		}
+		return nil, sendErr(osErrorText(err))
 	}
 	v.event("vm", "snapshotting", nil)
-	var st snapshotState
-	st.Simulator, st.Version = "chsim", v.rel().tag
-	st.PCI.NextName, st.PCI.NextSlot, st.PCI.BDF, st.PCI.Order = v.pci.nextName, v.pci.nextSlot, v.pci.bdf, v.pci.order
+	_, err = f.Write(encodeJSON(v.s.shapes.get("VmConfig"), v.config))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, sendErr(osErrorText(err))
+	}
+	d := v.vm.dev
+	d.Used32, d.Used64 = d.MMIO32.used, d.MMIO64.used
+	st := snapshotState{Simulator: "chsim", Version: v.rel().tag, Devices: d, RAM: v.vm.ram, HotplugLeft: v.vm.hotplugLeft}
 	ranges := []map[string]uint64{{"gpa": 0, "length": memoryTotal(v.config)}}
-	for name, content := range map[string]any{snapshotConfigFile: v.config, snapshotStateFile: st, snapshotMemoryFile: ranges} {
+	for name, content := range map[string]any{snapshotStateFile: st, snapshotMemoryFile: ranges} {
 		b, err := json.Marshal(content)
 		if err == nil {
 			err = os.WriteFile(filepath.Join(dir, name), b, 0o600)
@@ -82,23 +106,33 @@ func (v *vmm) restore(r *apiRequest, body map[string]any) ([]byte, *apiErr) {
 		return nil, fail(act, errVMAlreadyCreated)
 	}
 	src, _ := body["source_url"].(string)
-	recvErr := func(msg string) *apiErr {
-		return fail(act, "Cannot restore VM", "Failed to receive migratable component snapshot", msg)
+	// CH's restore shares the snapshot's reader, whose errors say "send".
+	recvErr := func(msg ...string) *apiErr {
+		return fail(act, append([]string{"Cannot restore VM", "Failed to send migratable component snapshot"}, msg...)...)
 	}
-	dir, ok := strings.CutPrefix(src, "file://")
-	if !ok {
-		return nil, recvErr("Could not extract path from URL: " + src)
+	dir, err := urlPath(src)
+	if err != nil {
+		return nil, recvErr(err.Error())
 	}
-	var cfg map[string]any
+	b, err := os.ReadFile(filepath.Join(dir, snapshotConfigFile))
+	if err != nil {
+		return nil, recvErr(osErrorText(err))
+	}
+	cfgVal, msg := decodeBody(b, v.s.shapes.get("VmConfig"))
+	if msg != "" {
+		return nil, recvErr("Error deserialising the VM config: " + msg)
+	}
+	cfg := cfgVal.(map[string]any)
 	var st snapshotState
-	for name, into := range map[string]any{snapshotConfigFile: &cfg, snapshotStateFile: &st} {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			return nil, recvErr(fmt.Sprintf("Error opening %s: %s", name, osErrorText(err)))
-		}
-		if err := json.Unmarshal(b, into); err != nil {
-			return nil, recvErr(fmt.Sprintf("Error deserialising %s: %v", name, err))
-		}
+	b, err = os.ReadFile(filepath.Join(dir, snapshotStateFile))
+	if err == nil {
+		err = json.Unmarshal(b, &st)
+	}
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && st.Devices == nil) {
+		return nil, recvErr("Missing the VM state in the snapshot")
+	}
+	if err != nil {
+		return nil, recvErr(osErrorText(err))
 	}
 	for _, n := range netFDs {
 		c, _ := num(n["num_fds"])
@@ -106,7 +140,7 @@ func (v *vmm) restore(r *apiRequest, body map[string]any) ([]byte, *apiErr) {
 			if net["id"] == n["id"] && c > 0 {
 				fds := make([]any, c)
 				for i := range fds {
-					fds[i] = -1
+					fds[i] = int64(-1)
 				}
 				net["fds"] = fds
 			}
@@ -114,8 +148,15 @@ func (v *vmm) restore(r *apiRequest, body map[string]any) ([]byte, *apiErr) {
 	}
 	v.event("vm", "restoring", nil)
 	v.config = cfg
-	v.booted, v.paused = true, true
-	v.pci = pciBus{nextName: st.PCI.NextName, nextSlot: st.PCI.NextSlot, bdf: st.PCI.BDF, order: st.PCI.Order}
+	d := v.newDevices(cfg)
+	d.Nodes, d.Slots, d.Counter = st.Devices.Nodes, st.Devices.Slots, st.Devices.Counter
+	for _, s := range st.Devices.Used32 {
+		d.MMIO32.take(s.Base, s.Size)
+	}
+	for _, s := range st.Devices.Used64 {
+		d.MMIO64.take(s.Base, s.Size)
+	}
+	v.vm = &vmInstance{state: vmPaused, dev: d, ram: st.RAM, hotplugLeft: st.HotplugLeft}
 	v.event("vm", "restored", nil)
 	// From v52.0 RestoreConfig.resume resumes the restored VM (vmm/src/lib.rs
 	// vm_restore, then vm_resume); older servers ignore the member.

@@ -1,7 +1,7 @@
 package chsim
 
 import (
-	"encoding/json"
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -11,16 +11,34 @@ import (
 )
 
 // vmm is the VMM's state, as CH's Vmm struct holds it: a stored VM config
-// (vm.create) and, once booted, a VM that is running or paused.
+// (vm.create) and, once a boot built it, a VM.
 type vmm struct {
 	s      *Server
-	config map[string]any // nil: no VM created
-	booted bool           // CH's Vmm.vm is Some
-	paused bool
-	pci    pciBus
+	config map[string]any // VmConfig in the JSON view; nil: no VM created
+	vm     *vmInstance    // CH's Vmm.vm; nil: not booted (or shut down)
 
-	bootFailed bool // a boot failed after building part of the VM
-	crashing   bool // the VMM exits (status 0) once the current answer is out
+	crashing  bool // the VMM exits once the current answer is out
+	migrating bool // a send-migration worker owns the VM (v53.0)
+}
+
+// vmState is the state of a built VM.
+type vmState int
+
+const (
+	// vmBuilt: the devices exist but the VM never ran (its boot failed
+	// after building them).
+	vmBuilt vmState = iota
+	vmRunning
+	vmPaused
+)
+
+// vmInstance is a built VM: its devices and its memory manager's view.
+type vmInstance struct {
+	state vmState
+	dev   *devices
+	// ram is the memory manager's current RAM; hotplugLeft what its ACPI
+	// hot-plug region still holds.
+	ram, hotplugLeft uint64
 }
 
 func newVMM(s *Server) *vmm { return &vmm{s: s} }
@@ -31,26 +49,32 @@ func (v *vmm) event(source, name string, props map[string]string) {
 	v.s.events.emit(source, name, props)
 }
 
+func (v *vmm) running() bool { return v.vm != nil && v.vm.state == vmRunning }
+
+// booted: CH's VM exists and ran (running or paused).
+func (v *vmm) booted() bool { return v.vm != nil && v.vm.state != vmBuilt }
+
 // stateName is vm.info's state, "" without a VM.
 func (v *vmm) stateName() string {
 	switch {
 	case v.config == nil:
 		return ""
-	case !v.booted:
+	case v.vm == nil || v.vm.state == vmBuilt:
 		return "Created"
-	case v.paused:
+	case v.vm.state == vmPaused:
 		return "Paused"
 	}
 	return "Running"
 }
 
 func (v *vmm) ping(*apiRequest, map[string]any) ([]byte, *apiErr) {
-	return mustJSON(struct {
-		BuildVersion string   `json:"build_version"`
-		Version      string   `json:"version"`
-		PID          int      `json:"pid"`
-		Features     []string `json:"features"`
-	}{v.s.opts.buildVersion, v.rel().cargoVersion(), v.s.pid, []string{"io_uring", "kvm"}}), nil
+	var b bytes.Buffer
+	b.WriteString(`{"build_version":`)
+	writeJSONString(&b, v.s.opts.buildVersion)
+	b.WriteString(`,"version":`)
+	writeJSONString(&b, v.rel().cargoVersion())
+	fmt.Fprintf(&b, `,"pid":%d,"features":["io_uring","kvm"]}`, v.s.pid)
+	return b.Bytes(), nil
 }
 
 func (v *vmm) info(*apiRequest, map[string]any) ([]byte, *apiErr) {
@@ -58,19 +82,23 @@ func (v *vmm) info(*apiRequest, map[string]any) ([]byte, *apiErr) {
 		return nil, failNotCreated(actInfo)
 	}
 	size := memoryTotal(v.config)
-	if v.booted {
+	if v.vm != nil {
 		size -= balloonSize(v.config)
 	}
-	var tree any
-	if v.booted {
-		tree = v.deviceTree()
+	skipNone := v.rel().atLeast(53, 0)
+	var b bytes.Buffer
+	b.WriteString(`{"config":`)
+	b.Write(encodeJSON(v.s.shapes.get("VmConfig"), v.config))
+	fmt.Fprintf(&b, `,"state":"%s","memory_actual_size":%d`, v.stateName(), size)
+	switch {
+	case v.vm != nil:
+		b.WriteString(`,"device_tree":`)
+		v.vm.dev.encodeTree(&b, skipNone)
+	case !skipNone:
+		b.WriteString(`,"device_tree":null`)
 	}
-	return mustJSON(struct {
-		Config           map[string]any `json:"config"`
-		State            string         `json:"state"`
-		MemoryActualSize uint64         `json:"memory_actual_size"`
-		DeviceTree       any            `json:"device_tree"`
-	}{v.config, v.stateName(), size, tree}), nil
+	b.WriteByte('}')
+	return b.Bytes(), nil
 }
 
 func (v *vmm) create(r *apiRequest, body map[string]any) ([]byte, *apiErr) {
@@ -79,11 +107,9 @@ func (v *vmm) create(r *apiRequest, body map[string]any) ([]byte, *apiErr) {
 	}
 	// FDs are not taken from vm.create; numbers in the body are invalid.
 	for _, n := range listOf(body, "net") {
-		if n["fds"] != nil {
-			n["fds"] = nil
-		}
+		n["fds"] = nil
 	}
-	v.config = v.s.fillVMConfig(body)
+	v.config = body
 	return nil, nil
 }
 
@@ -91,32 +117,49 @@ func (v *vmm) boot(*apiRequest, map[string]any) ([]byte, *apiErr) {
 	if v.config == nil {
 		return nil, failMissingConfig(actBoot)
 	}
-	if v.booted {
-		if v.paused {
+	if v.vm != nil {
+		if v.rel().atLeast(53, 0) {
+			return nil, fail(actBoot, errVMAlreadyCreated)
+		}
+		switch v.vm.state {
+		case vmPaused:
 			v.resumeVM()
 			return nil, nil
+		case vmRunning:
+			return nil, fail(actBoot, "invalid VM state transition: Running to Running")
 		}
-		return nil, fail(actBoot, "invalid VM state transition: Running to Running")
-	}
-	if v.bootFailed {
-		// Real CH v48 answered 204 to a boot after a failed one, then a
-		// vCPU failed and the process exited with status 0 (REAL-BEHAVIOUR,
-		// second VMM): a crashed VM that looks like a clean exit.
+		// Real CH v48.0–v52.0 answer 204 to a boot after a failed one, then
+		// the vCPU fails and the process exits with status 0 (the
+		// recordings' third VMM): a crashed VM that looks like a clean exit.
 		v.s.log.Warn("boot after a failed boot: the VMM exits with status 0, as CH does when its vCPU fails")
 		v.crashing = true
 		return nil, nil
 	}
-	if err := v.newVM(actBoot); err != nil {
-		v.bootFailed = true
+	if err := v.validate(v.config); err != nil {
+		return nil, fail(actBoot, append([]string{"Failed to validate config"}, err...)...)
+	}
+	v.event("vm", "booting", nil)
+	v.buildVM()
+	if err := v.loadKernel(actBoot); err != nil {
 		return nil, err
 	}
-	v.bootVM()
+	v.vm.state = vmRunning
+	v.event("vm", "booted", nil)
 	return nil, nil
 }
 
-// newVM does what CH's Vm::new checks that the simulator can: the payload's
-// kernel (or firmware) must open.
-func (v *vmm) newVM(action string) *apiErr {
+// buildVM creates the VM from the config: its devices and memory.
+func (v *vmm) buildVM() {
+	mem, _ := v.config["memory"].(map[string]any)
+	ram, _ := num(mem["size"])
+	hot, _ := num(mem["hotplug_size"])
+	v.vm = &vmInstance{state: vmBuilt, dev: v.newDevices(v.config), ram: ram, hotplugLeft: hot}
+	v.createBootDevices()
+}
+
+// loadKernel does what CH's boot checks that the simulator can: the
+// payload's kernel (or firmware) must open.
+func (v *vmm) loadKernel(action string) *apiErr {
 	payload, _ := v.config["payload"].(map[string]any)
 	for _, key := range []string{"kernel", "firmware"} {
 		if p, ok := payload[key].(string); ok && p != "" {
@@ -131,38 +174,30 @@ func (v *vmm) newVM(action string) *apiErr {
 	return nil
 }
 
-func (v *vmm) bootVM() {
-	v.event("vm", "booting", nil)
-	v.booted, v.paused = true, false
-	v.pci = pciBus{}
-	v.assignBootDevices()
-	v.event("vm", "booted", nil)
-}
-
 func (v *vmm) resumeVM() {
 	v.event("vm", "resuming", nil)
-	v.paused = false
+	v.vm.state = vmRunning
 	v.event("vm", "resumed", nil)
 }
 
 func (v *vmm) pause(*apiRequest, map[string]any) ([]byte, *apiErr) {
-	if !v.booted {
+	if !v.booted() {
 		return nil, fail(actPause, errVMNotRunning)
 	}
-	if v.paused {
+	if v.vm.state == vmPaused {
 		return nil, fail(actPause, "Cannot pause VM", "Failed to pause migratable component", "Invalid transition: InvalidStateTransition(Paused, Paused)")
 	}
 	v.event("vm", "pausing", nil)
-	v.paused = true
+	v.vm.state = vmPaused
 	v.event("vm", "paused", nil)
 	return nil, nil
 }
 
 func (v *vmm) resume(*apiRequest, map[string]any) ([]byte, *apiErr) {
-	if !v.booted {
+	if !v.booted() {
 		return nil, fail(actResume, errVMNotRunning)
 	}
-	if !v.paused {
+	if v.vm.state == vmRunning {
 		return nil, fail(actResume, "Cannot resume VM", "Failed to resume migratable component", "Invalid transition: InvalidStateTransition(Running, Running)")
 	}
 	v.resumeVM()
@@ -170,12 +205,12 @@ func (v *vmm) resume(*apiRequest, map[string]any) ([]byte, *apiErr) {
 }
 
 func (v *vmm) shutdownVM() {
-	v.booted, v.paused = false, false
+	v.vm = nil
 	v.event("vm", "shutdown", nil)
 }
 
 func (v *vmm) shutdown(*apiRequest, map[string]any) ([]byte, *apiErr) {
-	if !v.booted {
+	if !v.booted() {
 		return nil, fail(actShutdown, errVMNotRunning)
 	}
 	v.shutdownVM()
@@ -183,26 +218,28 @@ func (v *vmm) shutdown(*apiRequest, map[string]any) ([]byte, *apiErr) {
 }
 
 func (v *vmm) reboot(*apiRequest, map[string]any) ([]byte, *apiErr) {
-	if !v.booted {
+	if !v.booted() {
 		return nil, failNotCreated(actReboot)
 	}
-	v.shutdownVM()
-	if err := v.newVM(actReboot); err != nil {
+	v.event("vm", "rebooting", nil)
+	v.buildVM()
+	if err := v.loadKernel(actReboot); err != nil {
 		return nil, err
 	}
-	v.bootVM()
+	v.vm.state = vmRunning
+	v.event("vm", "rebooted", nil)
 	return nil, nil
 }
 
 func (v *vmm) powerButton(*apiRequest, map[string]any) ([]byte, *apiErr) {
-	if !v.booted {
+	if !v.booted() {
 		return nil, fail(actPowerButton, errVMNotRunning)
 	}
 	return nil, nil // no guest acts on it
 }
 
 func (v *vmm) nmi(*apiRequest, map[string]any) ([]byte, *apiErr) {
-	if !v.booted {
+	if !v.booted() {
 		return nil, fail(actNmi, errVMNotRunning)
 	}
 	return nil, nil
@@ -212,7 +249,7 @@ func (v *vmm) delete(*apiRequest, map[string]any) ([]byte, *apiErr) {
 	if v.config == nil {
 		return nil, nil
 	}
-	if v.booted {
+	if v.vm != nil {
 		v.shutdownVM()
 	}
 	v.config = nil
@@ -226,22 +263,42 @@ func (v *vmm) vmmShutdown(r *apiRequest, b map[string]any) ([]byte, *apiErr) {
 	return nil, nil
 }
 
+// Counters of a device that has done nothing: CH's latency minimums and
+// maximums start at u64::MAX, and its averages at u64::MAX / 10000.
+const (
+	latencyUnset = "18446744073709551615"
+	latencyAvg   = "1844674407370955"
+)
+
 func (v *vmm) counters(*apiRequest, map[string]any) ([]byte, *apiErr) {
-	if !v.booted {
+	if !v.booted() {
 		return nil, fail(actInfo, errVMNotRunning)
 	}
-	out := map[string]map[string]uint64{}
+	entries := map[string]string{}
 	for _, d := range listOf(v.config, "disks") {
-		if id, _ := d["id"].(string); id != "" {
-			out[id] = diskCounters()
+		if id, _ := d["id"].(string); v.vm.dev.Nodes[id] != nil {
+			entries[id] = `{"read_bytes":0,"read_latency_avg":` + latencyAvg + `,"read_latency_max":` + latencyUnset +
+				`,"read_latency_min":` + latencyUnset + `,"read_ops":0,"write_bytes":0,"write_latency_avg":` + latencyAvg +
+				`,"write_latency_max":` + latencyUnset + `,"write_latency_min":` + latencyUnset + `,"write_ops":0}`
 		}
 	}
 	for _, n := range listOf(v.config, "net") {
-		if id, _ := n["id"].(string); id != "" {
-			out[id] = map[string]uint64{"rx_bytes": 0, "rx_frames": 0, "tx_bytes": 0, "tx_frames": 0}
+		if id, _ := n["id"].(string); v.vm.dev.Nodes[id] != nil {
+			entries[id] = `{"rx_bytes":0,"rx_frames":0,"tx_bytes":0,"tx_frames":0}`
 		}
 	}
-	return mustJSON(out), nil
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, id := range sortedKeys(entries) {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		writeJSONString(&b, id)
+		b.WriteByte(':')
+		b.WriteString(entries[id])
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
 }
 
 // diskCounters are the counters of a disk that has served no request, as
@@ -262,45 +319,55 @@ func (v *vmm) resize(_ *apiRequest, body map[string]any) ([]byte, *apiErr) {
 	}
 	cpus, _ := v.config["cpus"].(map[string]any)
 	mem, _ := v.config["memory"].(map[string]any)
-	if !v.booted { // cold resize: CH only updates the config
-		if n, ok := num(body["desired_vcpus"]); ok {
-			cpus["boot_vcpus"] = n
+	vcpus, hasVCPUs := num(body["desired_vcpus"])
+	ram, hasRAM := num(body["desired_ram"])
+	balloon, hasBalloon := num(body["desired_balloon"])
+	if !v.booted() { // cold resize: CH only updates the config
+		if hasVCPUs {
+			cpus["boot_vcpus"] = vcpus
 		}
-		if n, ok := num(body["desired_ram"]); ok {
-			mem["size"] = n
+		if hasRAM {
+			mem["size"] = ram
 		}
-		if n, ok := num(body["desired_balloon"]); ok {
-			if b, ok := v.config["balloon"].(map[string]any); ok {
-				b["size"] = n
-			}
+		if b, ok := v.config["balloon"].(map[string]any); ok && hasBalloon {
+			b["size"] = balloon
 		}
 		return nil, nil
 	}
 	v.event("vm", "resizing", nil)
-	if n, ok := num(body["desired_vcpus"]); ok {
-		if max, _ := num(cpus["max_vcpus"]); n > max {
+	if hasVCPUs {
+		if max, _ := num(cpus["max_vcpus"]); vcpus > max {
 			return nil, fail(actResize, "Error from CPU manager", "Requested vCPUs exceed maximum")
 		}
-		cpus["boot_vcpus"] = n
+		cpus["boot_vcpus"] = vcpus
 	}
-	if n, ok := num(body["desired_ram"]); ok {
+	if hasRAM {
+		virtioMem := mem["hotplug_method"] == "VirtioMem"
+		if ram > v.vm.ram {
+			need := ram - v.vm.ram
+			if need > v.vm.hotplugLeft {
+				return nil, fail(actResize, "Memory manager error", "Not enough space in the hotplug RAM region")
+			}
+			v.vm.ram, v.vm.hotplugLeft = ram, v.vm.hotplugLeft-need
+		}
+		// CH updates the config whatever the memory manager did, so that a
+		// reboot gets the last size asked for.
 		size, _ := num(mem["size"])
-		hot, hasHot := num(mem["hotplug_size"])
 		switch {
-		case n < size:
-			return nil, fail(actResize, "Error from memory manager", "Invalid size: memory cannot shrink below the boot size")
-		case n > size && (!hasHot || n-size > hot):
-			return nil, fail(actResize, "Error from memory manager", "Memory hotplug is not possible: not enough hotplug space")
-		case n > size:
-			mem["hotplugged_size"] = n - size
+		case !virtioMem:
+			mem["size"] = ram
+		case ram > size:
+			mem["hotplugged_size"] = ram - size
 		default:
 			mem["hotplugged_size"] = nil
 		}
 	}
-	if n, ok := num(body["desired_balloon"]); ok {
-		if b, ok := v.config["balloon"].(map[string]any); ok {
-			b["size"] = n
+	if hasBalloon {
+		b, ok := v.config["balloon"].(map[string]any)
+		if !ok {
+			return nil, fail(actResize, "Error from device manager", "Missing virtio-balloon, can't proceed as expected")
 		}
+		b["size"] = balloon
 	}
 	v.event("vm", "resized", nil)
 	return nil, nil
@@ -315,7 +382,7 @@ func (v *vmm) resizeZone(_ *apiRequest, body map[string]any) ([]byte, *apiErr) {
 	n, _ := num(body["desired_ram"])
 	for _, z := range listOf(mem, "zones") {
 		if z["id"] == id {
-			if v.booted {
+			if v.booted() {
 				size, _ := num(z["size"])
 				if n > size {
 					z["hotplugged_size"] = n - size
@@ -329,17 +396,26 @@ func (v *vmm) resizeZone(_ *apiRequest, body map[string]any) ([]byte, *apiErr) {
 	return nil, fail(actResizeZone, "Failed resizing a memory zone")
 }
 
+// unknownDevice is the device manager's error for an id it does not know;
+// from v53.0 it names the id.
+func (v *vmm) unknownDevice(id string) string {
+	if v.rel().atLeast(53, 0) {
+		return "Failed to find device corresponding to the given identifier: " + id
+	}
+	return "Failed to find device corresponding to the given identifier"
+}
+
 func (v *vmm) resizeDisk(_ *apiRequest, body map[string]any) ([]byte, *apiErr) {
 	if v.config == nil {
 		return nil, failNotCreated(actResizeDisk)
 	}
-	if !v.booted {
-		return nil, fail(actResizeDisk, errVMNotRunning)
+	if !v.booted() {
+		return nil, fail(actResizeDisk, "Failed resizing a disk image")
 	}
 	id, _ := body["id"].(string)
 	size, _ := num(body["desired_size"])
 	for _, d := range listOf(v.config, "disks") {
-		if d["id"] == id {
+		if d["id"] == id && v.vm.dev.Nodes[id] != nil {
 			if p, _ := d["path"].(string); p != "" {
 				if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
 					if err := os.Truncate(p, int64(size)); err != nil {
@@ -350,14 +426,14 @@ func (v *vmm) resizeDisk(_ *apiRequest, body map[string]any) ([]byte, *apiErr) {
 			return nil, nil
 		}
 	}
-	return nil, fail(actResizeDisk, "Error from device manager", fmt.Sprintf("Unknown device ID %s", id))
+	return nil, fail(actResizeDisk, "Error from device manager", v.unknownDevice(id))
 }
 
 func (v *vmm) coredump(_ *apiRequest, body map[string]any) ([]byte, *apiErr) {
-	if !v.booted {
+	if !v.booted() {
 		return nil, fail(actCoredump, errVMNotRunning)
 	}
-	if !v.paused {
+	if v.vm.state != vmPaused {
 		return nil, fail(actCoredump, "Error coredumping VM", "Trying to coredump while VM is running")
 	}
 	dest, _ := body["destination_url"].(string)
@@ -369,14 +445,6 @@ func (v *vmm) coredump(_ *apiRequest, body map[string]any) ([]byte, *apiErr) {
 		return nil, fail(actCoredump, "Error coredumping VM", osErrorText(err))
 	}
 	return nil, nil
-}
-
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic("chsim: cannot encode an answer: " + err.Error())
-	}
-	return b
 }
 
 // osErrorText renders an OS error as Rust's io::Error does:

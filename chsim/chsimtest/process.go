@@ -112,10 +112,11 @@ func testProcess(t *testing.T, version string) {
 	}
 
 	t.Run("CrashLooksLikeCleanExit", func(t *testing.T) {
-		// Real CH v48: a boot after a boot that failed (missing kernel)
-		// answers 204, then a vCPU fails and the VMM exits with status 0.
-		// Its status cannot tell that from a clean shutdown; the exit
-		// record can.
+		// Real CH v48.0–v52.0: a boot after a boot that failed (missing
+		// kernel) answers 204, then a vCPU fails and the VMM exits with
+		// status 0. Its status cannot tell that from a clean shutdown; the
+		// exit record can. (v53.0 refuses the second boot: "VM is already
+		// created".)
 		q, err := core.StartProcess(c, rel, filepath.Join(dir, "data"), filepath.Join(dir, "crash.sock"), options...)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = q.Kill(); _ = q.Wait() })
@@ -125,6 +126,12 @@ func testProcess(t *testing.T, version string) {
 		require.NoError(t, hq.CreateVM(c, cfg, nil))
 		var ae *core.APIError
 		require.ErrorAs(t, hq.BootVM(c), &ae)
+		if version >= "v53.0" {
+			require.ErrorIs(t, hq.BootVM(c), core.ErrVMAlreadyCreated, "CH %s refuses the second boot", version)
+			_, err := hq.Ping(c)
+			require.NoError(t, err, "and keeps running")
+			return
+		}
 		require.NoError(t, hq.BootVM(c), "CH answers 204 to the second boot")
 		select {
 		case <-q.Done():

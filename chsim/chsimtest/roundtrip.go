@@ -40,7 +40,17 @@ func testRoundTripEveryField(t *testing.T, version string) {
 
 	want := asJSON(t, cfg).(map[string]any)
 	var normalised []string // fields real CH reports differently from how they were sent
-	assertSubset(t, want, asJSON(t, info.Config), "config")
+	got := asJSON(t, info.Config)
+	for field, r := range serverLacks {
+		if version < r.from && slices.Contains(b.set, field) {
+			// Sent, as the spec has it, but the server's struct has no such
+			// field: serde drops it, and vm.info never reports it.
+			assert.False(t, hasPath(got, field), "config.%s: the server of CH %s has no such field, yet reports it", field, version)
+			deletePath(want, field)
+			normalised = append(normalised, field+" (dropped: "+r.why+")")
+		}
+	}
+	assertSubset(t, want, got, "config")
 	require.NotNil(t, info.MemoryActualSize)
 	assert.EqualValues(t, 256<<20+128<<20+128<<20+64<<20, *info.MemoryActualSize, "boot, hot-plugged and zone memory")
 
@@ -89,6 +99,51 @@ func testRoundTripEveryField(t *testing.T, version string) {
 	}
 	assert.GreaterOrEqual(t, float64(len(set)), minRoundTripShare*float64(len(leaves)),
 		"the round trip sets too few of the %d leaf fields of CH %s's VmConfig", len(leaves), version)
+}
+
+// serverLacks are spec members of VmConfig that a release's server does not
+// read, from the release in from on: serde drops them (checked against the
+// real servers' answers, chsim/testdata/real).
+var serverLacks = map[string]struct{ from, why string }{
+	"memory.zones.mergeable": {"v52.0", "MemoryZoneConfig has no mergeable before v52.0"},
+}
+
+// hasPath reports whether generic JSON v has the dotted member path (in
+// any element of the lists on the way).
+func hasPath(v any, path string) bool {
+	name, rest, _ := strings.Cut(path, ".")
+	switch t := v.(type) {
+	case []any:
+		for _, e := range t {
+			if hasPath(e, path) {
+				return true
+			}
+		}
+	case map[string]any:
+		e, ok := t[name]
+		if !ok || e == nil {
+			return false
+		}
+		return rest == "" || hasPath(e, rest)
+	}
+	return false
+}
+
+// deletePath removes the dotted member path from generic JSON v.
+func deletePath(v any, path string) {
+	name, rest, _ := strings.Cut(path, ".")
+	switch t := v.(type) {
+	case []any:
+		for _, e := range t {
+			deletePath(e, path)
+		}
+	case map[string]any:
+		if rest == "" {
+			delete(t, name)
+		} else {
+			deletePath(t[name], rest)
+		}
+	}
 }
 
 // deprecatedPlatformAliases returns the deprecated members of the spec's
@@ -270,8 +325,8 @@ func newMaxConfig(t *testing.T, doc *apiDoc) *maxConfig {
 		"user_devices.socket": sock("user.sock"),
 		"vdpa.path":           file("vhost-vdpa-0", 0), "vdpa.num_queues": 2,
 		"vsock.cid": 42, "vsock.socket": sock("vsock.sock"),
-		"generic-vhost-user.socket": sock("gvu.sock"), "generic-vhost-user.queue_sizes": 256,
-		"generic-vhost-user.device_type": 26, // virtio-fs
+		"generic_vhost_user.socket": sock("gvu.sock"), "generic_vhost_user.queue_sizes": 256,
+		"generic_vhost_user.device_type": 26, // virtio-fs
 
 		"numa.guest_numa_id": 1, "numa.cpus": 0, "numa.memory_zones": "memory-zones0", "numa.pci_segments": 1,
 		"numa.distances.destination": 1, "numa.distances.distance": 10, "numa.device_id": "devices0",

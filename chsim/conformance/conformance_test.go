@@ -50,7 +50,9 @@ func snapshotIn(t *testing.T, version string) string {
 	c := t.Context()
 	p := startSim(t, version)
 	h := p.Hypervisor()
-	require.NoError(t, h.CreateVM(c, api.DirectBoot{MemoryMiB: 128}.Config(), nil))
+	kernel := filepath.Join(t.TempDir(), "vmlinux") // CH refuses to boot without a payload
+	require.NoError(t, os.WriteFile(kernel, []byte("kernel"), 0o600))
+	require.NoError(t, h.CreateVM(c, api.DirectBoot{Kernel: kernel, MemoryMiB: 128}.Config(), nil))
 	require.NoError(t, h.BootVM(c))
 	require.NoError(t, h.PauseVM(c))
 	snap := filepath.Join(t.TempDir(), "snap")

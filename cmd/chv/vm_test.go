@@ -74,6 +74,7 @@ func TestVMLifecycle(t *testing.T) {
 	assert.Equal(t, exitFailed, r.code, "%s", r)
 	assert.Contains(t, r.stderr, "Requested vCPUs exceed maximum", "CH's own message is shown")
 
+	writeFile(t, d, "disk.img", "") // CH opens a hot-plugged disk's image
 	okJSON(t, d, &act, "add-disk", "--socket", sock, "--path", "disk.img", "--id", "data0", "--readonly")
 	require.NotNil(t, act.Device, "hot plug returns the device")
 	assert.Equal(t, "data0", act.Device.ID)

@@ -87,9 +87,9 @@ func RequiresBinary(t testing.TB, version string) string {
 	}
 	dir := os.Getenv(BinaryDirEnv)
 	if dir == "" {
-		t.Skip("requires a Cloud Hypervisor " + want + " binary: set " + BinaryDirEnv + " to a directory holding " + want + "/" + hostArch() + "/" + driver.BinaryName)
+		t.Skip("requires a Cloud Hypervisor " + want + " binary: set " + BinaryDirEnv + " to a directory holding " + want + "/" + HostArch() + "/" + driver.BinaryName)
 	}
-	path := filepath.Join(dir, want, hostArch(), driver.BinaryName)
+	path := filepath.Join(dir, want, HostArch(), driver.BinaryName)
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		t.Skip("requires a Cloud Hypervisor " + want + " binary: " + path + " does not exist")
@@ -112,8 +112,9 @@ func RequiresBinary(t testing.TB, version string) string {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-// hostArch returns CH's name of this machine's architecture.
-func hostArch() string {
+// HostArch returns CH's name of this machine's architecture ("x86_64",
+// "aarch64"), as the binary layouts name it (CHVMM_TEST_BINARY_DIR).
+func HostArch() string {
 	switch runtime.GOARCH {
 	case "amd64":
 		return "x86_64"

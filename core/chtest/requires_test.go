@@ -75,7 +75,7 @@ func TestRequiresRoot(t *testing.T) {
 // fakeCH writes an executable script that answers --version like CH.
 func fakeCH(t *testing.T, dir, version, says string) string {
 	t.Helper()
-	path := filepath.Join(dir, version, hostArch(), "cloud-hypervisor")
+	path := filepath.Join(dir, version, HostArch(), "cloud-hypervisor")
 	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
 	require.NoError(t, os.WriteFile(path, []byte("#!/bin/sh\necho 'cloud-hypervisor "+says+"'\n"), 0o755))
 	return path
@@ -85,7 +85,7 @@ func TestRequiresBinary(t *testing.T) {
 	dir := t.TempDir()
 	good := fakeCH(t, dir, "v48.0", "v48.0-3-gabcdef")
 	fakeCH(t, dir, "v49.0", "v50.2")
-	notExec := filepath.Join(dir, "v51.2", hostArch(), "cloud-hypervisor")
+	notExec := filepath.Join(dir, "v51.2", HostArch(), "cloud-hypervisor")
 	require.NoError(t, os.MkdirAll(filepath.Dir(notExec), 0o755))
 	require.NoError(t, os.WriteFile(notExec, nil, 0o644))
 
@@ -104,7 +104,7 @@ func TestRequiresBinary(t *testing.T) {
 	}{
 		{version: "v48.0", path: good},
 		{version: "48.0.0", path: good},
-		{version: "v52.0", skip: true, msgFragments: filepath.Join(dir, "v52.0", hostArch(), "cloud-hypervisor")},
+		{version: "v52.0", skip: true, msgFragments: filepath.Join(dir, "v52.0", HostArch(), "cloud-hypervisor")},
 		{version: "v49.0", fail: true, msgFragments: "not v49.0"},
 		{version: "v51.2", fail: true, msgFragments: "not an executable file"},
 		{version: "latest", fail: true, msgFragments: "malformed version"},
