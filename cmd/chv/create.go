@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/chvmm/chvmm/core"
 	"github.com/chvmm/chvmm/core/api"
@@ -126,7 +127,7 @@ func (cf *createFlags) vmConfig(visit func(func(*flag.Flag))) (*api.VMConfig, er
 // decodeJSONFile decodes the JSON file at path (CH's schema named schema)
 // into v, refusing unknown fields and saying where the file is wrong.
 func decodeJSONFile(path, schema string, v any) error {
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path)
 	if err != nil {
 		return fmt.Errorf("reading the %s config: %w", schema, err)
 	}
@@ -199,4 +200,33 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is too large", s)
 	}
 	return n * mult, nil
+}
+
+// maxConfigFile caps a --config file: CH's largest configs are a few KiB.
+const maxConfigFile = 1 << 20
+
+// readConfigFile reads the regular file at path, up to maxConfigFile bytes.
+// It opens without blocking (a FIFO cannot hang it) and refuses devices,
+// FIFOs and directories, so --config /dev/zero fails at once.
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s); give --config a JSON file", path, fi.Mode().Type())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxConfigFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes; a CH config is a few KiB of JSON", path, maxConfigFile)
+	}
+	return data, nil
 }

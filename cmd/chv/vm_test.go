@@ -162,6 +162,21 @@ func TestCreateFromConfig(t *testing.T) {
 		assert.Contains(t, r.stderr, c.want, name)
 		assert.True(t, strings.HasPrefix(r.stderr, "chv: "), name)
 	}
+	// What is not a small regular file fails at once, before any read
+	// blocks or grows without bound (issue 10.7).
+	fifo := filepath.Join(d, "vm.fifo")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	huge := writeFile(t, d, "huge.json", `{"payload": {"kernel": "`+strings.Repeat("k", maxConfigFile)+`"}}`)
+	for path, want := range map[string]string{
+		"/dev/zero": "/dev/zero is not a regular file (Dc---------)",
+		fifo:        "vm.fifo is not a regular file (p---------)",
+		d:           "is not a regular file (d---------)",
+		huge:        "huge.json is larger than 1048576 bytes",
+	} {
+		r := chv(t, d, "create", "--socket", sock, "--config", path)
+		assert.Equal(t, exitFailed, r.code, "%s: %s", path, r)
+		assert.Contains(t, r.stderr, want, path)
+	}
 	r := chv(t, d, "create", "--socket", sock, "--config", good, "--cpus", "2")
 	assert.Equal(t, exitUsage, r.code, "%s", r)
 	assert.Contains(t, r.stderr, "--config excludes --cpus")
