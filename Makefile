@@ -5,7 +5,7 @@
 #                           comparing each spec with its server's facts (apigen/facts/<tag>.json)
 #   make facts CH_SRC=dir   read each release's server (routes, serde types) from the Cloud
 #                           Hypervisor git directory dir at its tag into apigen/facts/<tag>.json
-#   make check-generated    generate, then fail if anything under versions/ differs from git
+#   make check-generated    generate, then fail if versions/, core/*.gen.go or README.md differ from git
 #   make new-version V=54.0 [CH_SRC=dir]
 #                           fetch the v54.0 spec (and, with CH_SRC, write its server's facts)
 #                           and create versions/v54 (apigen new-version)
@@ -88,14 +88,14 @@ facts:
 	$(APIGEN) facts -ch $(CH_SRC) $(VERSIONS)
 
 check-generated: generate
-	@changes="$$(git status --porcelain --untracked-files=all -- versions 'core/*.gen.go')"; \
+	@changes="$$(git status --porcelain --untracked-files=all -- versions 'core/*.gen.go' README.md)"; \
 	if [ -n "$$changes" ]; then \
-		echo "check-generated: versions/ or core/*.gen.go differ from what make generate produces; run make generate and commit:" >&2; \
+		echo "check-generated: versions/, core/*.gen.go or README.md's generated table differ from what make generate produces; run make generate and commit:" >&2; \
 		echo "$$changes" >&2; \
-		git --no-pager diff --stat -- versions 'core/*.gen.go' >&2; \
+		git --no-pager diff --stat -- versions 'core/*.gen.go' README.md >&2; \
 		exit 1; \
 	fi
-	@echo "check-generated: versions/ and core/*.gen.go are up to date"
+	@echo "check-generated: versions/, core/*.gen.go and README.md's generated table are up to date"
 
 new-version:
 	@test -n "$(V)" || { echo "usage: make new-version V=54.0 [SPEC_SOURCE=dir]" >&2; exit 1; }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -39,4 +40,29 @@ func TestAdvisoriesAreSourced(t *testing.T) {
 		_, err := loadAdvisories(path, tags)
 		assert.Error(t, err, name)
 	}
+}
+
+// TestReadmeAdvisoryTable: generate rewrites exactly what stands between the
+// README's markers, with every advisory, and refuses a README without them.
+func TestReadmeAdvisoryTable(t *testing.T) {
+	list := []advisory{
+		{ID: "CVE-1", Kind: "security", Summary: "a | b", Affected: []string{"v48.0", "v49.0"}, FixedIn: "v50.1", Sources: []string{"https://example.com/1"}},
+		{ID: "CH#2", Kind: "data-loss", Summary: "c", Affected: []string{"v53.0"}, Sources: []string{"https://example.com/2"}},
+	}
+	r := repo{root: t.TempDir()}
+	readme := filepath.Join(r.root, "README.md")
+	writeTestFile(t, readme, "# x\n\nbefore\n"+readmeAdvisoriesBegin+"| stale |\n"+readmeAdvisoriesEnd+"after\n")
+	require.NoError(t, r.writeReadmeAdvisories(list))
+	got, err := os.ReadFile(readme)
+	require.NoError(t, err)
+	assert.Equal(t, "# x\n\nbefore\n"+readmeAdvisoriesBegin+
+		"| advisory | kind | embedded releases affected | fixed in | what goes wrong |\n| --- | --- | --- | --- | --- |\n"+
+		"| [CVE-1](https://example.com/1) | security | v48.0, v49.0 | v50.1 | a \\| b |\n"+
+		"| [CH#2](https://example.com/2) | data-loss | v53.0 | not yet | c |\n"+
+		readmeAdvisoriesEnd+"after\n", string(got))
+
+	writeTestFile(t, readme, "# no table\n")
+	err = r.writeReadmeAdvisories(list)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "README.md: no advisory table to rewrite")
 }

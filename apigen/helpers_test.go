@@ -34,6 +34,7 @@ func newTestRoot(t *testing.T) (root, specsDir string) {
 	copyFile(t, testFacts, factsPath(root, "v90.0"))
 	require.NoError(t, os.MkdirAll(filepath.Join(root, coreDir), 0o755)) // core's generated types go here
 	writeTestFile(t, filepath.Join(root, "apigen", advisoriesFile), "[]\n")
+	writeTestFile(t, filepath.Join(root, "README.md"), "# test\n\n"+readmeAdvisoriesBegin+readmeAdvisoriesEnd)
 	return root, specsDir
 }
 

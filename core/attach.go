@@ -17,8 +17,8 @@ import (
 // after a restart or from another: a small value to keep (it marshals to
 // JSON) beside the VM's other records. [Process.Handle] returns it.
 type Handle struct {
-	// PID is the VMM's process id; 0 lets Attach take it from the socket
-	// (the peer credentials of its server).
+	// PID is the VMM's process id; 0 lets Attach find it: the one process
+	// that holds the socket listening at Socket, as /proc tells.
 	PID int `json:"pid,omitempty"`
 	// Socket is the path of the VMM's API socket.
 	Socket string `json:"socket"`
