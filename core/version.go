@@ -13,19 +13,14 @@ import (
 // binary's --version printed no CH version.
 var ErrBadVersion = chversion.ErrBadVersion
 
-// parseReleaseVersion parses a release tag such as "v48.0" (or "48.0.0").
+// parseReleaseVersion parses a release tag such as "v48.0" (or "48.0.0");
+// "v" + its Original() is the canonical tag ("v48.0").
 func parseReleaseVersion(s string) (*goversion.Version, error) {
 	tag, err := chversion.Normalize(s)
 	if err != nil || strings.Contains(s, "-") {
 		return nil, fmt.Errorf("%w: %q is not a Cloud Hypervisor release (want vMAJOR.MINOR)", ErrBadVersion, s)
 	}
 	return goversion.NewVersion(strings.TrimPrefix(tag, "v"))
-}
-
-// canonical formats v as a CH release tag: "v48.0".
-func canonical(v *goversion.Version) string {
-	s := v.Segments()
-	return fmt.Sprintf("v%d.%d", s[0], s[1])
 }
 
 // tail returns the last n bytes of s.
