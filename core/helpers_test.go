@@ -126,7 +126,7 @@ func registered(t testing.TB, d *driver.Release) *Release {
 	defer registerMu.Unlock()
 	v, err := parseReleaseVersion(d.Version)
 	require.NoError(t, err)
-	if r, err := Lookup("v"+v.Original()); err == nil && r.tag == "v"+v.Original() {
+	if r, err := Lookup("v" + v.Original()); err == nil && r.tag == "v"+v.Original() {
 		return r
 	}
 	return Register(d)

@@ -38,7 +38,7 @@ func newRelease(d *driver.Release) (*Release, error) {
 	if api == nil {
 		api = &driver.API{}
 	}
-	r := &Release{d: d, version: v, tag: "v"+v.Original(), api: api, endpoints: map[driver.Endpoint]bool{}}
+	r := &Release{d: d, version: v, tag: "v" + v.Original(), api: api, endpoints: map[driver.Endpoint]bool{}}
 	for _, e := range api.Endpoints {
 		r.endpoints[e] = true
 	}

@@ -67,7 +67,7 @@ func ReadSnapshotMetadata(dir string) (*SnapshotMetadata, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	md.Version = "v"+v.Original()
+	md.Version = "v" + v.Original()
 	return &md, nil
 }
 
