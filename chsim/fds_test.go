@@ -83,3 +83,32 @@ func TestFDsPassedWithRequests(t *testing.T) {
 	assert.Equal(t, `["Bad Request"]`, body)
 	assert.Equal(t, 3, srv.ReceivedFDs())
 }
+
+// TestFDNumbersInBodiesAreInvalid: fd numbers in a JSON body mean nothing
+// to CH (vmm/src/vm_config.rs: deserialize_platformconfig_iommufd_fd and
+// deserialize_deviceconfig_fd read Some(fd) as Some(-1)), and v53.0's
+// vm.create drops a VFIO device's fd as it drops net fds
+// (vmm/src/api/http/http_endpoint.rs, VmCreate).
+func TestFDNumbersInBodiesAreInvalid(t *testing.T) {
+	sock, _ := chsimtest.Start(t, "v53.0")
+	c := newClient(t, sock)
+	dir := t.TempDir()
+	status, body := c.do("PUT", "vm.create", fmt.Sprintf(`{"payload":{"kernel":"/vmlinux"},"platform":{"iommufd_fd":7},"devices":[{"path":%q,"fd":5}],"net":[{"fds":[8,9]}]}`, dir))
+	require.Equal(t, 204, status, body)
+	status, body = c.do("GET", "vm.info", "")
+	require.Equal(t, 200, status, body)
+	var info struct {
+		Config struct {
+			Platform map[string]any   `json:"platform"`
+			Devices  []map[string]any `json:"devices"`
+			Net      []map[string]any `json:"net"`
+		} `json:"config"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &info))
+	assert.EqualValues(t, -1, info.Config.Platform["iommufd_fd"], "Some(7) is read as Some(-1)")
+	require.Len(t, info.Config.Devices, 1)
+	assert.NotContains(t, info.Config.Devices[0], "fd", "vm.create drops the device's fd (None: skip_serializing_none)")
+	assert.Equal(t, dir, info.Config.Devices[0]["path"])
+	require.Len(t, info.Config.Net, 1)
+	assert.NotContains(t, info.Config.Net[0], "fds", "vm.create drops net fds")
+}

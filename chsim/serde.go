@@ -67,6 +67,51 @@ type field struct {
 	alias      string
 	skipFalse  bool // skip_serializing_if = "<&bool as Not>::not"
 	skip       bool // #[serde(skip)]
+	// deserializeWith, serializeWith: the Rust functions of
+	// #[serde(deserialize_with = "…")] and serialize_with, keys of serdeWith.
+	deserializeWith string
+	serializeWith   string
+}
+
+// serdeWith are the functions CH's structs name in deserialize_with and
+// serialize_with, by Rust name, as they change a value of the JSON view.
+// Every one of them is about file descriptors, which mean nothing outside
+// the process that holds them: a value that is present becomes -1 (each
+// element of a list, vmm/src/vm_config.rs and vmm/src/config.rs).
+var serdeWith = map[string]func(any) any{
+	"deserialize_netconfig_fds":             invalidFDs,
+	"serialize_netconfig_fds":               invalidFDs,
+	"deserialize_restorednetconfig_fds":     invalidFDs,
+	"serialize_restorednetconfig_fds":       invalidFDs,
+	"deserialize_platformconfig_iommufd_fd": invalidFDs,
+	"deserialize_deviceconfig_fd":           invalidFDs,
+}
+
+// invalidFDs maps Some(fd) to Some(-1) and Some([fds]) to as many -1s.
+func invalidFDs(v any) any {
+	switch t := v.(type) {
+	case nil:
+		return nil
+	case []any:
+		out := make([]any, len(t))
+		for i := range out {
+			out[i] = int64(-1)
+		}
+		return out
+	}
+	return int64(-1)
+}
+
+// applyWith runs the serdeWith function fn ("" for none) on v.
+func applyWith(fn string, v any) any {
+	if fn == "" {
+		return v
+	}
+	with, ok := serdeWith[fn]
+	if !ok {
+		panic("chsim: no serde function " + fn)
+	}
+	return with(v)
 }
 
 // describe is serde's "expected …" text for a shape.
@@ -675,7 +720,7 @@ func decodeStruct(sh *shape, n *jnode, override *pos) (any, *serdeError) {
 			}
 			return nil, err
 		}
-		out[f.name] = v
+		out[f.name] = applyWith(f.deserializeWith, v)
 	}
 	if n.incomplete {
 		return out, nil
@@ -729,7 +774,7 @@ func decodeStructSeq(sh *shape, n *jnode, override *pos) (any, *serdeError) {
 			if err != nil {
 				return nil, err
 			}
-			out[f.name] = v
+			out[f.name] = applyWith(f.deserializeWith, v)
 			continue
 		}
 		if n.incomplete {
@@ -881,7 +926,7 @@ func encodeFields(b *bytes.Buffer, sh *shape, m map[string]any, first *bool) {
 			encodeFields(b, f.sh, m, first)
 			continue
 		}
-		v := m[f.name]
+		v := applyWith(f.serializeWith, m[f.name])
 		if v == nil && sh.skipNone && f.sh.kind == kindOption {
 			continue
 		}

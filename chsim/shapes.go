@@ -13,7 +13,9 @@ import (
 // #[serde_with::skip_serializing_none]. Fields behind cargo features that
 // release builds lack (tdx, sev_snp, igvm, guest_debug, pvmemcontrol,
 // ivshmem, fw_cfg) are left out, as serde never sees them. The replay of
-// the real servers' answers (replay_test.go) checks these tables.
+// the real servers' answers (replay_test.go) checks these tables, and
+// shapes_facts_test.go holds them, field by field, to apigen's facts
+// (apigen/facts/<tag>.json, read from the same Rust source).
 
 // shapes holds the shapes of one release by Rust type name.
 type shapes struct {
@@ -89,6 +91,13 @@ func flat(sh *shape) *field { return &field{name: "(flatten " + sh.name + ")", s
 func (fl *field) withAlias(a string) *field { fl.alias = a; return fl }
 
 func (fl *field) skippedIfFalse() *field { fl.skipFalse = true; return fl }
+
+// with names the field's deserialize_with and serialize_with functions
+// (keys of serdeWith; "" for none).
+func (fl *field) with(de, ser string) *field {
+	fl.deserializeWith, fl.serializeWith = de, ser
+	return fl
+}
 
 // buildShapes declares every shape of release r.
 func buildShapes(r release) *shapes {
@@ -170,7 +179,7 @@ func buildShapes(r release) *shapes {
 		when(v53, f("system_sku_number", opt(tString), useDflt)),
 		when(v53, f("chassis_asset_tag", opt(tString), useDflt)),
 		when(v52, f("iommufd", tBool, useDflt)),
-		when(v53, f("iommufd_fd", opt(tI32), useDflt)),
+		when(v53, f("iommufd_fd", opt(tI32), useDflt).with("deserialize_platformconfig_iommufd_fd", "")),
 		when(v52, f("vfio_p2p_dma", tBool, "true")))
 	def("PciSegmentConfig", false, f("pci_segment", tU16, useDflt), f("mmio32_aperture_weight", tU32, "1"), f("mmio64_aperture_weight", tU32, "1"))
 	def("MemoryZoneConfig", v53,
@@ -203,13 +212,23 @@ func buildShapes(r release) *shapes {
 	def("RateLimiterGroupConfig", false, f("id", tString, useDflt), f("rate_limiter_config", st("RateLimiterConfig"), useDflt))
 	def("VirtQueueAffinity", false, f("queue_index", tU16, noDflt), f("host_cpus", vec(tUsize), noDflt))
 	// From v52.0 the PCI members of every PCI device are one flattened
-	// struct (and iommu is written only when true).
-	pciCommon := def("PciDeviceCommonConfig", v53,
-		f("id", opt(tString), useDflt),
-		f("iommu", tBool, useDflt).skippedIfFalse(),
-		f("pci_segment", tU16, useDflt),
-		f("pci_device_id", opt(tU8), useDflt))
-	common := func() *field { return when(v52, flat(pciCommon)) }
+	// struct (and iommu is written only when true); the balloon has them
+	// from v53.0.
+	var pciCommon *shape
+	if v52 {
+		pciCommon = def("PciDeviceCommonConfig", v53,
+			f("id", opt(tString), useDflt),
+			f("iommu", tBool, useDflt).skippedIfFalse(),
+			f("pci_segment", tU16, useDflt),
+			f("pci_device_id", opt(tU8), useDflt))
+	}
+	commonFrom := func(cond bool) *field {
+		if cond {
+			return flat(pciCommon)
+		}
+		return nil
+	}
+	common := func() *field { return commonFrom(v52) }
 	old := func(fl *field) *field { return when(!v52, fl) }
 	def("DiskConfig", v53,
 		common(),
@@ -233,6 +252,12 @@ func buildShapes(r release) *shapes {
 		when(v51, f("sparse", tBool, "true")),
 		when(v50, f("image_type", imageType, useDflt)),
 		when(v52, f("lock_granularity", lockGranularity, useDflt)))
+	// v48.0 also serialises the fds of NetConfig and RestoredNetConfig
+	// through functions of its own.
+	netFDsOut, restoredFDsOut := "", ""
+	if !r.atLeast(49, 0) {
+		netFDsOut, restoredFDsOut = "serialize_netconfig_fds", "serialize_restorednetconfig_fds"
+	}
 	ipField := func(name, dflt string) *field {
 		if r.atLeast(49, 0) {
 			return f(name, opt(tIP), noDflt)
@@ -254,7 +279,7 @@ func buildShapes(r release) *shapes {
 		f("vhost_socket", opt(tString), noDflt),
 		f("vhost_mode", vhostMode, useDflt),
 		old(f("id", opt(tString), useDflt)),
-		f("fds", opt(vec(tI32)), useDflt),
+		f("fds", opt(vec(tI32)), useDflt).with("deserialize_netconfig_fds", netFDsOut),
 		f("rate_limiter_config", opt(st("RateLimiterConfig")), useDflt),
 		old(f("pci_segment", tU16, useDflt)),
 		f("offload_tso", tBool, "true"),
@@ -265,7 +290,7 @@ func buildShapes(r release) *shapes {
 	if v53 {
 		def("RtcConfig", false, common())
 	}
-	def("BalloonConfig", false, common(), f("size", tU64, noDflt), f("deflate_on_oom", tBool, useDflt), f("free_page_reporting", tBool, useDflt))
+	def("BalloonConfig", false, commonFrom(v53), f("size", tU64, noDflt), f("deflate_on_oom", tBool, useDflt), f("free_page_reporting", tBool, useDflt))
 	def("FsConfig", false,
 		common(),
 		f("tag", tString, noDflt),
@@ -303,7 +328,7 @@ func buildShapes(r release) *shapes {
 		old(f("iommu", tBool, useDflt)),
 		old(f("id", opt(tString), useDflt)),
 		old(f("pci_segment", tU16, useDflt)),
-		when(v53, f("fd", opt(tI32), useDflt)),
+		when(v53, f("fd", opt(tI32), useDflt).with("deserialize_deviceconfig_fd", "")),
 		f("x_nv_gpudirect_clique", opt(tU8), useDflt),
 		when(v52, f("x_exclude_mmap_bars", vec(tU64), useDflt)))
 	def("UserDeviceConfig", false, common(), f("socket", tPath, noDflt), old(f("id", opt(tString), useDflt)), old(f("pci_segment", tU16, useDflt)))
@@ -397,7 +422,8 @@ func buildShapes(r release) *shapes {
 		when(v53, f("tls_dir", opt(tPath), useDflt)),
 		when(v53, f("memory_mode", migrationMode, useDflt)))
 	// vmm/src/config.rs
-	def("RestoredNetConfig", false, f("id", tString, noDflt), f("num_fds", tUsize, useDflt), f("fds", opt(vec(tI32)), useDflt))
+	def("RestoredNetConfig", false, f("id", tString, noDflt), f("num_fds", tUsize, useDflt),
+		f("fds", opt(vec(tI32)), useDflt).with("deserialize_restorednetconfig_fds", restoredFDsOut))
 	def("RestoreConfig", false,
 		f("source_url", tPath, noDflt),
 		f("prefault", tBool, useDflt),

@@ -73,9 +73,22 @@ func (v *vmm) ping(*apiRequest, map[string]any) ([]byte, *apiErr) {
 	writeJSONString(&b, v.s.opts.buildVersion)
 	b.WriteString(`,"version":`)
 	writeJSONString(&b, v.rel().cargoVersion())
-	fmt.Fprintf(&b, `,"pid":%d,"features":["io_uring","kvm"]}`, v.s.pid)
+	fmt.Fprintf(&b, `,"pid":%d,"features":[`, v.s.pid)
+	for i, f := range buildFeatures {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		writeJSONString(&b, f)
+	}
+	b.WriteString("]}")
 	return b.Bytes(), nil
 }
+
+// buildFeatures are the cargo features of CH's release builds, as vmm.ping
+// lists them: everything behind another feature (tdx, sev_snp, igvm,
+// guest_debug, pvmemcontrol, ivshmem, fw_cfg, …) is absent from the
+// simulated server, as from the real one.
+var buildFeatures = []string{"io_uring", "kvm"}
 
 func (v *vmm) info(*apiRequest, map[string]any) ([]byte, *apiErr) {
 	if v.config == nil {
@@ -108,6 +121,12 @@ func (v *vmm) create(r *apiRequest, body map[string]any) ([]byte, *apiErr) {
 	// FDs are not taken from vm.create; numbers in the body are invalid.
 	for _, n := range listOf(body, "net") {
 		n["fds"] = nil
+	}
+	// v53.0 drops a VFIO device's fd the same way (DeviceConfig has one).
+	for _, d := range listOf(body, "devices") {
+		if _, has := d["fd"]; has {
+			d["fd"] = nil
+		}
 	}
 	v.config = body
 	return nil, nil
