@@ -62,6 +62,43 @@ func ExampleHypervisor() {
 	fmt.Println("VM", info.State, "on CH", proc.Release())
 }
 
+// Snapshot a paused VM and, later, maybe after this program was upgraded
+// with newer CH releases, restore it in a new VMM of the release that wrote
+// it. (README: Snapshots and restore.)
+func ExampleRestoreProcess() {
+	ctx := context.Background()
+	h, err := core.Connect(ctx, "/run/chvmm/vm1.sock") // a VMM whose VM runs
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	if err := h.PauseVM(ctx); err != nil {
+		log.Fatal(err)
+	}
+	// CH writes into an existing directory; chvmm adds chvmm-snapshot.json (release, build, arch, time)
+	if err := os.MkdirAll("/var/lib/vms/vm1.snap", 0o700); err != nil {
+		log.Fatal(err)
+	}
+	if err := h.Snapshot(ctx, "/var/lib/vms/vm1.snap"); err != nil {
+		log.Fatal(err)
+	}
+	if err := h.ShutdownVMM(ctx); err != nil {
+		log.Fatal(err)
+	}
+
+	// later, maybe after this program was upgraded with newer CH releases:
+	proc, err := core.RestoreProcess(ctx, "/var/lib/chvmm", "/var/lib/vms/vm1.snap", "/run/chvmm/vm1.sock",
+		core.RestoreOptions{Resume: true})
+	if err != nil {
+		log.Fatal(err) // no release of the snapshot's major registered: the error names the module to import
+	}
+	md, err := core.ReadSnapshotMetadata("/var/lib/vms/vm1.snap")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("snapshot of CH", md.Version, "restored on CH", proc.Release())
+}
+
 // Set a field only where the release has it: a config field the VMM's
 // release does not know is refused before anything is sent, naming the
 // release that introduced it.

@@ -94,8 +94,10 @@ type Hypervisor interface {
 	// and records beside CH's files which CH release and arch wrote it.
 	Snapshot(ctx context.Context, dir string) error
 	// Restore restores a snapshot into this VMM, which must have no VM. A
-	// snapshot written by another CH release is refused with
-	// ErrVersionMismatch unless opts.Force is set.
+	// snapshot written by another major CH release is refused with
+	// ErrVersionMismatch unless opts.Force is set (one of another point
+	// release of the same major is restored, with a logged notice), one
+	// taken on another architecture with ErrArchMismatch.
 	Restore(ctx context.Context, dir string, opts RestoreOptions) error
 	// Coredump writes a coredump of the paused VM to the file at path.
 	Coredump(ctx context.Context, path string) error

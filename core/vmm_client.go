@@ -72,7 +72,7 @@ func Connect(ctx context.Context, socketPath string) (Hypervisor, error) {
 // ClientAs returns the generated, typed client of the VMM's release behind
 // h, as T, for what the version-neutral API does not cover:
 //
-//	api, err := core.ClientAs[*v53.ClientWithResponses](h)
+//	client, err := core.ClientAs[*v53.ClientWithResponses](h)
 //
 // It talks through h's connections, with chvmm's error handling: any
 // non-2xx answer is an *APIError. It fails, naming both types, when the VMM

@@ -3,16 +3,7 @@ package api
 // DirectBoot describes the common VM: a kernel booted directly (no
 // firmware), optionally with an initramfs and disks, its serial port written
 // to a file. Config turns it into a full [VMConfig], which can be adjusted
-// further before [Hypervisor.CreateVM]:
-//
-//	cfg := core.DirectBoot{
-//		Kernel:     "/var/lib/vms/vmlinux",
-//		Initramfs:  "/var/lib/vms/initramfs.cpio.gz",
-//		Cmdline:    "console=ttyS0",
-//		VCPUs:      2,
-//		MemoryMiB:  512,
-//		SerialFile: "/var/lib/vms/serial.log",
-//	}.Config()
+// further before core's Hypervisor.CreateVM creates it (see the example).
 type DirectBoot struct {
 	// Kernel is the path of the kernel image (vmlinux, bzImage or a PVH ELF).
 	Kernel string
@@ -37,16 +28,8 @@ type DirectBoot struct {
 
 // FirmwareBoot describes a VM booted by firmware (rust-hypervisor-firmware
 // or an EDK2 CLOUDHV build) from its first disk, its serial port written to
-// a file:
-//
-//	cfg := core.FirmwareBoot{
-//		Firmware:  "/usr/share/cloud-hypervisor/hypervisor-fw",
-//		VCPUs:     2,
-//		MemoryMiB: 1024,
-//		Disks:     []string{"/var/lib/vms/vm1.raw"},
-//	}.Config()
-//
-// Its fields other than Firmware mean what DirectBoot's mean.
+// a file (see the example). Its fields other than Firmware mean what
+// DirectBoot's mean.
 type FirmwareBoot struct {
 	// Firmware is the path of the firmware image.
 	Firmware        string
