@@ -88,18 +88,29 @@ func runAs(t *testing.T, bin, dir string, env []string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = dir
-	// The tests' own environment must not choose the binary.
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, envBinary+"=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, env...)
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
+	var err error
+	// A binary a test has just written can be busy for a moment: a process
+	// another parallel test forks inherits the writing descriptor until it
+	// execs. Retry that, as the go command's tests do.
+	for attempt := 0; ; attempt++ {
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Dir = dir
+		// The tests' own environment must not choose the binary.
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, envBinary+"=") {
+				cmd.Env = append(cmd.Env, kv)
+			}
+		}
+		cmd.Env = append(cmd.Env, env...)
+		stdout.Reset()
+		stderr.Reset()
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err = cmd.Run(); !errors.Is(err, syscall.ETXTBSY) || attempt == 50 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	r := result{stdout: stdout.String(), stderr: stderr.String()}
 	var ee *exec.ExitError
 	switch {
