@@ -124,7 +124,9 @@ func Attach(ctx context.Context, h Handle, options ...AttachOption) (*Process, e
 }
 
 // supervisedChildren holds the pids of the children a Process of this
-// program reaps; an Attach to one of them leaves the reaping to it.
+// program reaps; an Attach to one of them leaves the reaping to it. A pid
+// goes once its child is reaped: bounded by the VMMs this program
+// supervises now.
 var supervisedChildren sync.Map // pid → struct{}
 
 // isChild reports whether process pid is a child of this program.

@@ -349,7 +349,8 @@ type exitFlags struct {
 // Process's exitFlags: a vmm.shutdown or vm.send-migration sent through
 // chvmm's transport to that socket, by any Hypervisor or typed client,
 // marks the exit that follows as requested. Entries go when their VMM
-// exits.
+// exits (Process.finish, before Done closes): bounded by the VMMs this
+// program supervises now.
 var shutdownRequests sync.Map // socket path → *exitFlags
 
 // markShutdownRequested is called by the transport before it sends
