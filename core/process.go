@@ -89,7 +89,7 @@ type Process struct {
 	pidfdNum int            // its descriptor (Fd would make it blocking)
 	mu       sync.Mutex     // guards pidfd
 	output   *processOutput // nil when attached
-	tailStop chan struct{}  // closed to stop reading the events file
+	tail     *tailStop      // stops the reader of the events file
 
 	done chan struct{} // closed once the process has exited and is reaped
 	exit Exit          // set before done closes
