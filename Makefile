@@ -20,6 +20,10 @@
 #                           programs built from a file proxy download only what they import
 #   make test               gofmt check, then go vet and go test in every module of go.work
 #   make bench              benchmarks against their baselines (BENCH=regexp COUNT=n)
+#   make bench-supervision [VMMS=1000 SOAK=60s]
+#                           the cost of supervision: VMMS simulator VMMs from one process,
+#                           idle for SOAK; fails if an idle VMM costs more than its bounds
+#                           or anything grows (minutes; not in make test or CI)
 #   make fuzz               every fuzz target for FUZZTIME (30s)
 #   make test-real [BINARY_DIR=dir]
 #                           the real-CH suite (needs /dev/kvm and CH binaries, embedded or
@@ -59,7 +63,7 @@ FUZZTIME ?= 30s
 TEST_ASSETS := .cache/test-assets
 FUZZ_TARGETS := core:FuzzParseVersion core:FuzzAPIErrorBody e2e:FuzzConstraint e2e:FuzzVMConfigConvert
 
-.PHONY: specs facts generate check-generated new-version check-new-version binaries test bench fuzz test-real test-assets record-real
+.PHONY: specs facts generate check-generated new-version check-new-version binaries test bench bench-supervision fuzz test-real test-assets record-real
 
 specs:
 	@test -n "$(strip $(SPEC_TAGS))" || { echo "no release tags: versions/*/spec.lock is missing" >&2; exit 1; }
@@ -150,6 +154,14 @@ test:
 # Benchmarks, each with its baseline in the same run (BENCH=regexp, COUNT=n).
 bench:
 	go test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) ./e2e ./core
+
+# The cost of supervision at scale (e2e BenchmarkSupervisionCost): VMMS
+# simulator child processes of one supervisor, soaked idle for SOAK.
+VMMS ?= 1000
+SOAK ?= 60s
+bench-supervision:
+	CHVMM_BENCH_SUPERVISION=1 CHVMM_SUPERVISION_VMMS=$(VMMS) CHVMM_SUPERVISION_SOAK=$(SOAK) \
+		go test -run '^$$' -bench '^BenchmarkSupervisionCost$$' -benchtime 1x -timeout 30m ./e2e
 
 # Every fuzz target for FUZZTIME (30 s) each; not in CI (their seeds run in make test).
 fuzz:

@@ -124,7 +124,9 @@ func Attach(ctx context.Context, h Handle, options ...AttachOption) (*Process, e
 }
 
 // supervisedChildren holds the pids of the children a Process of this
-// program reaps; an Attach to one of them leaves the reaping to it.
+// program reaps; an Attach to one of them leaves the reaping to it. A pid
+// goes once its child is reaped: bounded by the VMMs this program
+// supervises now.
 var supervisedChildren sync.Map // pid → struct{}
 
 // isChild reports whether process pid is a child of this program.
@@ -202,8 +204,8 @@ func fileSize(path string) int64 {
 // tailEvents returns the reader of the events file at path, from offset,
 // for superviseChild or watchAttached; stopTail ends it.
 func (p *Process) tailEvents(path string, offset int64, start time.Time) func() {
-	p.tailStop = make(chan struct{})
-	stop := p.tailStop
+	p.tail = &tailStop{stop: make(chan struct{})}
+	stop := p.tail
 	return func() {
 		t, err := newFileTail(path, offset, stop)
 		if err != nil {
@@ -217,21 +219,55 @@ func (p *Process) tailEvents(path string, offset int64, start time.Time) func() 
 
 // stopTail makes the events file reader read what is left and stop.
 func (p *Process) stopTail() {
-	if p.tailStop != nil {
-		close(p.tailStop)
+	if p.tail != nil {
+		p.tail.now()
+	}
+}
+
+// A tailStop ends a fileTail: it closes stop, and the tail's inotify
+// descriptor, which wakes a Read blocked on it. So the tail needs no
+// goroutine of its own to watch stop.
+type tailStop struct {
+	stop    chan struct{}
+	mu      sync.Mutex
+	inotify *os.File // the tail's, once it has one
+}
+
+// now stops the tail.
+func (s *tailStop) now() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	close(s.stop)
+	if s.inotify != nil {
+		s.inotify.Close()
+	}
+}
+
+// watch hands the tail's inotify descriptor to s; a tail already stopped
+// gets it closed at once.
+func (s *tailStop) watch(inotify *os.File) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inotify = inotify
+	select {
+	case <-s.stop:
+		inotify.Close()
+	default:
 	}
 }
 
 // fileTail reads a file that CH appends to, waiting (inotify) for more at
-// its end, until stop is closed; then it reads what is left and ends.
+// its end, until stopped; then it reads what is left and ends.
 type fileTail struct {
 	f       *os.File
 	inotify *os.File
 	stop    <-chan struct{}
-	woken   chan struct{}
+	// events takes what inotify says, which only wakes Read: one event of
+	// any name fits (a watched file's have none: 16 bytes).
+	events [unix.SizeofInotifyEvent + unix.NAME_MAX + 1]byte
 }
 
-func newFileTail(path string, offset int64, stop <-chan struct{}) (*fileTail, error) {
+func newFileTail(path string, offset int64, stop *tailStop) (*fileTail, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
@@ -251,25 +287,18 @@ func newFileTail(path string, offset int64, stop <-chan struct{}) (*fileTail, er
 		unix.Close(ifd)
 		return nil, fmt.Errorf("inotify %s: %w", path, err)
 	}
-	t := &fileTail{f: os.NewFile(uintptr(fd), path), inotify: os.NewFile(uintptr(ifd), "inotify"), stop: stop, woken: make(chan struct{})}
+	t := &fileTail{f: os.NewFile(uintptr(fd), path), inotify: os.NewFile(uintptr(ifd), "inotify"), stop: stop.stop}
 	if _, err := t.f.Seek(offset, io.SeekStart); err != nil {
 		t.close()
 		return nil, err
 	}
-	go func() { // wake a blocked Read when stop closes
-		select {
-		case <-stop:
-			t.inotify.Close()
-		case <-t.woken:
-		}
-	}()
+	stop.watch(t.inotify)
 	return t, nil
 }
 
 // Read reads what is there; at the end it waits for CH to write more, or
 // for stop.
 func (t *fileTail) Read(p []byte) (int, error) {
-	buf := make([]byte, 4096)
 	for {
 		n, err := t.f.Read(p)
 		if n > 0 || (err != nil && !errors.Is(err, io.EOF)) {
@@ -280,7 +309,7 @@ func (t *fileTail) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		default:
 		}
-		if _, err := t.inotify.Read(buf); err != nil {
+		if _, err := t.inotify.Read(t.events[:]); err != nil {
 			// Closed by stop: read what is left, then end.
 			if n, _ := t.f.Read(p); n > 0 {
 				return n, nil
@@ -291,7 +320,6 @@ func (t *fileTail) Read(p []byte) (int, error) {
 }
 
 func (t *fileTail) close() {
-	close(t.woken)
 	t.f.Close()
-	t.inotify.Close()
+	t.inotify.Close() // a second Close, after a stop's, does nothing
 }

@@ -118,39 +118,79 @@ func (r *Release) binaryPath(ctx context.Context, dataDir string, trust bool) (s
 }
 
 // verifiedBinaries remembers, per binary path, which file this process last
-// verified there, so that the warm path is one Lstat.
+// verified there, so that the warm path is one Lstat. It holds at most
+// maxVerifiedPaths paths ({dataDir}/system/binaries/{version}/{arch}/…: one
+// per data directory and release a program uses); beyond that, it forgets
+// one, whose next use hashes its binary again.
 var verifiedBinaries verifiedCache
 
-type verifiedCache struct{ m sync.Map } // path → verifiedFile
+// maxVerifiedPaths bounds verifiedBinaries.
+const maxVerifiedPaths = 64
+
+type verifiedCache struct {
+	mu sync.Mutex
+	m  map[string]verifiedFile // path → what was verified there
+}
 
 type verifiedFile struct {
 	p  *payload
 	id fileID
 }
 
+func (c *verifiedCache) load(path string) (verifiedFile, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	vf, ok := c.m[path]
+	return vf, ok
+}
+
 // current reports whether path still is the file verified for p.
 func (c *verifiedCache) current(path string, p *payload) bool {
-	v, ok := c.m.Load(path)
-	if !ok {
-		return false
-	}
-	vf := v.(verifiedFile)
-	return vf.p == p && sameFile(path, vf.id)
+	vf, ok := c.load(path)
+	return ok && vf.p == p && sameFile(path, vf.id)
 }
 
 func (c *verifiedCache) store(path string, p *payload, id fileID) {
-	c.m.Store(path, verifiedFile{p: p, id: id})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]verifiedFile{}
+	}
+	if _, ok := c.m[path]; !ok {
+		for k := range c.m {
+			if len(c.m) < maxVerifiedPaths {
+				break
+			}
+			delete(c.m, k)
+		}
+	}
+	c.m[path] = verifiedFile{p: p, id: id}
 }
 
-func (c *verifiedCache) clear() { c.m.Clear() }
+func (c *verifiedCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.m)
+}
 
 // matches reports whether id is the file verified at path.
 func (c *verifiedCache) matches(path string, id fileID) bool {
-	v, ok := c.m.Load(path)
-	return ok && v.(verifiedFile).id == id
+	vf, ok := c.load(path)
+	return ok && vf.id == id
 }
 
-func (c *verifiedCache) forget(path string) { c.m.Delete(path) }
+func (c *verifiedCache) forget(path string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, path)
+}
+
+// len returns how many paths are remembered (for tests).
+func (c *verifiedCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}
 
 // extractLocks serialises the goroutines of this process that extract the
 // same path, so that only one of them waits for the file lock.

@@ -34,6 +34,10 @@ type payload struct {
 	versionOK atomic.Bool
 }
 
+// payloads holds the payload of each Release that extracted or checked its
+// binary: bounded by the Releases, of which a program has one per
+// registered version (Register panics on a second one of a version), not
+// by data directories, paths or VMMs.
 var payloads sync.Map // *Release → *payload
 
 // payload returns the embedded binary, hashed. A missing one is an error

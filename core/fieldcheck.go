@@ -261,8 +261,10 @@ type jsonField struct {
 	omitEmpty bool
 }
 
-// fieldCache holds the JSON fields of core's API types: bounded by their
-// number.
+// fieldCache holds the JSON fields of the struct types fieldWalk meets:
+// core's API types (package api) and the struct types of their fields, a
+// set fixed at compile time. It has one entry per type, none per value,
+// VMM or socket.
 var fieldCache sync.Map // reflect.Type -> []jsonField
 
 // jsonFields lists the JSON-visible fields of struct type t.

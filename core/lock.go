@@ -38,8 +38,9 @@ func flockContext(ctx context.Context, fd int, what string) error {
 }
 
 // pathLocks serialises the goroutines of this process that work on the
-// same path. Entries are dropped when nobody holds or waits for them, so
-// the map is bounded by the paths in use.
+// same path. Entries are dropped when nobody holds or waits for them (also
+// when a waiter's ctx ends), so the map is bounded by the paths locked or
+// waited for at the moment, not by the paths ever locked.
 type pathLocks struct {
 	mu sync.Mutex
 	m  map[string]*pathLock

@@ -89,7 +89,7 @@ type Process struct {
 	pidfdNum int            // its descriptor (Fd would make it blocking)
 	mu       sync.Mutex     // guards pidfd
 	output   *processOutput // nil when attached
-	tailStop chan struct{}  // closed to stop reading the events file
+	tail     *tailStop      // stops the reader of the events file
 
 	done chan struct{} // closed once the process has exited and is reaped
 	exit Exit          // set before done closes
@@ -349,7 +349,8 @@ type exitFlags struct {
 // Process's exitFlags: a vmm.shutdown or vm.send-migration sent through
 // chvmm's transport to that socket, by any Hypervisor or typed client,
 // marks the exit that follows as requested. Entries go when their VMM
-// exits.
+// exits (Process.finish, before Done closes): bounded by the VMMs this
+// program supervises now.
 var shutdownRequests sync.Map // socket path → *exitFlags
 
 // markShutdownRequested is called by the transport before it sends

@@ -16,7 +16,9 @@ import (
 // `--version` once, not once per start. An entry is keyed by the file's
 // identity (device, inode, mode, size, mtime, ctime) as fstat(2) of the
 // open file tells it: replacing or rewriting the binary runs `--version`
-// again. It holds at most maxCachedVersions entries.
+// again. It holds at most maxCachedVersions entries (beyond that it forgets
+// one, whose next start runs `--version` again); its locks, one per file
+// being checked, go when the check ends.
 var binaryVersions versionCache
 
 // maxCachedVersions bounds binaryVersions.
@@ -52,19 +54,34 @@ func (c *versionCache) get(ctx context.Context, f *os.File) (chversion.Info, err
 	if err != nil {
 		return v, err
 	}
+	c.store(id, v)
+	return v, nil
+}
+
+// store remembers v for the file id, forgetting another file's version if
+// the cache is full.
+func (c *versionCache) store(id fileID, v chversion.Info) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
 		c.m = map[fileID]chversion.Info{}
 	}
-	for k := range c.m {
-		if len(c.m) < maxCachedVersions {
-			break
+	if _, ok := c.m[id]; !ok {
+		for k := range c.m {
+			if len(c.m) < maxCachedVersions {
+				break
+			}
+			delete(c.m, k)
 		}
-		delete(c.m, k)
 	}
 	c.m[id] = v
-	return v, nil
+}
+
+// len returns how many files' versions are remembered (for tests).
+func (c *versionCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
 }
 
 func (c *versionCache) lookup(id fileID) (chversion.Info, bool) {
