@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -224,47 +225,24 @@ func (p *Process) stopTail() {
 	}
 }
 
-// A tailStop ends a fileTail: it closes stop, and the tail's inotify
-// descriptor, which wakes a Read blocked on it. So the tail needs no
-// goroutine of its own to watch stop.
+// A tailStop ends a fileTail: closing stop wakes a Read that waits for
+// more, so the tail needs no goroutine of its own to watch it.
 type tailStop struct {
-	stop    chan struct{}
-	mu      sync.Mutex
-	inotify *os.File // the tail's, once it has one
+	stop chan struct{}
+	once sync.Once
 }
 
 // now stops the tail.
-func (s *tailStop) now() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	close(s.stop)
-	if s.inotify != nil {
-		s.inotify.Close()
-	}
-}
+func (s *tailStop) now() { s.once.Do(func() { close(s.stop) }) }
 
-// watch hands the tail's inotify descriptor to s; a tail already stopped
-// gets it closed at once.
-func (s *tailStop) watch(inotify *os.File) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.inotify = inotify
-	select {
-	case <-s.stop:
-		inotify.Close()
-	default:
-	}
-}
-
-// fileTail reads a file that CH appends to, waiting (inotify) for more at
-// its end, until stopped; then it reads what is left and ends.
+// fileTail reads a file that CH appends to, waiting for more at its end
+// (woken by the program's inotify watcher), until stopped; then it reads
+// what is left and ends.
 type fileTail struct {
 	f       *os.File
-	inotify *os.File
+	wake    chan struct{}
+	unwatch func()
 	stop    <-chan struct{}
-	// events takes what inotify says, which only wakes Read: one event of
-	// any name fits (a watched file's have none: 16 bytes).
-	events [unix.SizeofInotifyEvent + unix.NAME_MAX + 1]byte
 }
 
 func newFileTail(path string, offset int64, stop *tailStop) (*fileTail, error) {
@@ -277,22 +255,16 @@ func newFileTail(path string, offset int64, stop *tailStop) (*fileTail, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("%w: %s is not a regular file", ErrUnsafePath, path)
 	}
-	ifd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
-	if err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("inotify: %w", err)
+	t := &fileTail{f: os.NewFile(uintptr(fd), path), wake: make(chan struct{}, 1), stop: stop.stop}
+	// The watch comes before the first read, so no write goes unnoticed.
+	if t.unwatch, err = fileWatcher.watch(path, t.wake); err != nil {
+		t.f.Close()
+		return nil, err
 	}
-	if _, err := unix.InotifyAddWatch(ifd, path, unix.IN_MODIFY); err != nil {
-		unix.Close(fd)
-		unix.Close(ifd)
-		return nil, fmt.Errorf("inotify %s: %w", path, err)
-	}
-	t := &fileTail{f: os.NewFile(uintptr(fd), path), inotify: os.NewFile(uintptr(ifd), "inotify"), stop: stop.stop}
 	if _, err := t.f.Seek(offset, io.SeekStart); err != nil {
 		t.close()
 		return nil, err
 	}
-	stop.watch(t.inotify)
 	return t, nil
 }
 
@@ -305,12 +277,9 @@ func (t *fileTail) Read(p []byte) (int, error) {
 			return n, err
 		}
 		select {
+		case <-t.wake:
 		case <-t.stop:
-			return 0, io.EOF
-		default:
-		}
-		if _, err := t.inotify.Read(t.events[:]); err != nil {
-			// Closed by stop: read what is left, then end.
+			// Read what is left, then end.
 			if n, _ := t.f.Read(p); n > 0 {
 				return n, nil
 			}
@@ -320,6 +289,95 @@ func (t *fileTail) Read(p []byte) (int, error) {
 }
 
 func (t *fileTail) close() {
+	t.unwatch()
 	t.f.Close()
-	t.inotify.Close() // a second Close, after a stop's, does nothing
+}
+
+// fileWatcher is the one inotify instance of this program, shared by the
+// tails of every detached or attached VMM's events file: a user's inotify
+// instances are few (fs.inotify.max_user_instances, 128 by default, shared
+// with all the user's programs), its watches many. It holds one descriptor
+// and one goroutine while anything is watched, none otherwise.
+var fileWatcher inotifyWatcher
+
+type inotifyWatcher struct {
+	mu    sync.Mutex
+	f     *os.File                             // nil while nothing is watched
+	fd    int                                  // f's descriptor
+	wakes map[int32]map[chan struct{}]struct{} // watch descriptor → the tails to wake
+}
+
+// watch wakes wake (buffered) whenever the file at path is written to,
+// until the returned func is called.
+func (w *inotifyWatcher) watch(path string, wake chan struct{}) (func(), error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil {
+		fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+		if err != nil {
+			return nil, fmt.Errorf("inotify: %w", err)
+		}
+		w.f, w.fd, w.wakes = os.NewFile(uintptr(fd), "inotify"), fd, map[int32]map[chan struct{}]struct{}{}
+		go w.dispatch(w.f)
+	}
+	wd, err := unix.InotifyAddWatch(w.fd, path, unix.IN_MODIFY)
+	if err != nil {
+		w.closeIfIdle()
+		return nil, fmt.Errorf("inotify %s: %w", path, err)
+	}
+	id := int32(wd)
+	if w.wakes[id] == nil {
+		w.wakes[id] = map[chan struct{}]struct{}{}
+	}
+	w.wakes[id][wake] = struct{}{}
+	f := w.f
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if w.f != f { // cannot happen while wake is registered; be safe
+				return
+			}
+			delete(w.wakes[id], wake)
+			if len(w.wakes[id]) == 0 {
+				delete(w.wakes, id)
+				unix.InotifyRmWatch(w.fd, uint32(id))
+			}
+			w.closeIfIdle()
+		})
+	}, nil
+}
+
+// closeIfIdle closes the instance when nothing is watched; its dispatch
+// goroutine then ends. w.mu is held.
+func (w *inotifyWatcher) closeIfIdle() {
+	if len(w.wakes) == 0 && w.f != nil {
+		w.f.Close()
+		w.f, w.wakes = nil, nil
+	}
+}
+
+// dispatch reads the instance's events and wakes the tails of their
+// files, until the instance is closed.
+func (w *inotifyWatcher) dispatch(f *os.File) {
+	var buf [64 * (unix.SizeofInotifyEvent + unix.NAME_MAX + 1)]byte
+	for {
+		n, err := f.Read(buf[:])
+		if err != nil {
+			return
+		}
+		w.mu.Lock()
+		for off := 0; off+unix.SizeofInotifyEvent <= n; {
+			wd := int32(binary.NativeEndian.Uint32(buf[off:]))
+			for wake := range w.wakes[wd] {
+				select {
+				case wake <- struct{}{}:
+				default: // already woken
+				}
+			}
+			off += unix.SizeofInotifyEvent + int(binary.NativeEndian.Uint32(buf[off+12:]))
+		}
+		w.mu.Unlock()
+	}
 }

@@ -3,6 +3,9 @@ package core
 import (
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -100,4 +103,92 @@ func TestReadEventsIsBounded(t *testing.T) {
 	readEvents(strings.NewReader(chEventStream+huge), time.Now(), h, h.log)
 	h.close()
 	assert.Len(t, collect(ch), 2, "the events before the huge one")
+}
+
+// TestFileTailsShareOneInotifyInstance: the tails of events files (one per
+// detached or attached VMM) share the program's one inotify instance, even
+// on one file, each is woken by a write, and the instance and its goroutine
+// go when the last tail closes.
+func TestFileTailsShareOneInotifyInstance(t *testing.T) {
+	goroutines := runtime.NumGoroutine()
+	dir := t.TempDir()
+	paths := []string{filepath.Join(dir, "a.events"), filepath.Join(dir, "b.events")}
+	for _, p := range paths {
+		require.NoError(t, os.WriteFile(p, nil, 0o600))
+	}
+	// Three tails: two on a.events, one on b.events.
+	var tails []*fileTail
+	var stops []*tailStop
+	for _, p := range []string{paths[0], paths[0], paths[1]} {
+		s := &tailStop{stop: make(chan struct{})}
+		tl, err := newFileTail(p, 0, s)
+		require.NoError(t, err)
+		tails, stops = append(tails, tl), append(stops, s)
+	}
+	fileWatcher.mu.Lock()
+	require.NotNil(t, fileWatcher.f)
+	assert.Len(t, fileWatcher.wakes, 2, "one watch per file")
+	fileWatcher.mu.Unlock()
+
+	got := make([]chan string, len(tails))
+	for i, tl := range tails {
+		got[i] = make(chan string, 4)
+		go func() {
+			buf := make([]byte, 64)
+			for {
+				n, err := tl.Read(buf)
+				if err != nil {
+					close(got[i])
+					return
+				}
+				got[i] <- string(buf[:n])
+			}
+		}()
+	}
+	appendTo := func(path, s string) {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		require.NoError(t, err)
+		_, err = f.WriteString(s)
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+	}
+	// Reads block at the end until a write wakes them.
+	appendTo(paths[0], "one")
+	appendTo(paths[1], "two")
+	for i, want := range []string{"one", "one", "two"} {
+		select {
+		case s := <-got[i]:
+			assert.Equal(t, want, s, "tail %d", i)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("tail %d was not woken by a write", i)
+		}
+	}
+	// Stopping a tail ends its Read; closing it leaves the others watching.
+	stops[0].now()
+	_, open := <-got[0]
+	assert.False(t, open)
+	tails[0].close()
+	appendTo(paths[0], "three")
+	select {
+	case s := <-got[1]:
+		assert.Equal(t, "three", s)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the other tail of a.events was not woken after the first closed")
+	}
+	for i := 1; i < len(tails); i++ {
+		stops[i].now()
+		for range got[i] {
+		}
+		tails[i].close()
+	}
+	fileWatcher.mu.Lock()
+	assert.Nil(t, fileWatcher.f, "the instance is closed when nothing is watched")
+	fileWatcher.mu.Unlock()
+	// Polled here, not with assert.Eventually, whose checks run in
+	// goroutines of their own.
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > goroutines && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	assert.LessOrEqual(t, runtime.NumGoroutine(), goroutines, "the watcher's goroutine ends with the instance")
 }

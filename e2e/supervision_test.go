@@ -261,9 +261,10 @@ func warmUp(tb testing.TB, bin, root string) {
 // keep-alive pool still holds the connection it may cost net/http's
 // connection goroutines too, but no more fds. Stopping them all must leave
 // nothing behind. The detached VMMs (WithDetached) and those taken back
-// with Attach, whose events come from a file, are held to the same bounds,
-// with fewer of them: each has an inotify instance, of which a user has
-// 128 by default.
+// with Attach, whose events come from a file, are held to the same bounds
+// per VMM, on top of what the program pays once for any number of them (one
+// inotify instance, of which a user has only 128 by default, and its
+// goroutine): a pilot detached VMM is running when the baseline is taken.
 func TestSupervisionCost(t *testing.T) {
 	bin := simBinary(t, simVersion)
 	root := t.TempDir()
@@ -286,10 +287,17 @@ func TestSupervisionCost(t *testing.T) {
 	const detached = 16
 	t.Run("detached", func(t *testing.T) {
 		before := snapshotResources(t)
+		pilot := startFleet(t, bin, t.TempDir(), 1, core.WithDetached())
+		t.Cleanup(func() { _, _ = pilot.stop() })
+		pilot.procs[0].Hypervisor().Close()
+		settle(t, measureUsage(t), 1, idleStable) // the pilot's closed connection's goroutines end
 		base := measureUsage(t)
 		f := startFleet(t, bin, root, detached, core.WithDetached())
 		t.Cleanup(func() { _, _ = f.stop() })
 		checkIdleCost(t, f, base, detached, true)
+		if n := countInotify(t); n != 1 {
+			t.Errorf("%d detached VMMs hold %d inotify instances, want 1 for the program", detached+1, n)
+		}
 
 		// The same VMMs, taken back by Attach: what the attached Processes
 		// cost on top.
@@ -310,6 +318,9 @@ func TestSupervisionCost(t *testing.T) {
 		}
 		for _, a := range attached.procs {
 			<-a.Done()
+		}
+		if _, err := pilot.stop(); err != nil {
+			t.Fatal(err)
 		}
 		requireNoLeaks(t, before)
 	})
@@ -471,4 +482,20 @@ func envDuration(tb testing.TB, name string, def time.Duration) time.Duration {
 		tb.Fatalf("%s=%q: want a duration such as 60s", name, v)
 	}
 	return d
+}
+
+// countInotify counts this process's inotify instances.
+func countInotify(tb testing.TB) int {
+	tb.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && target == "anon_inode:inotify" {
+			n++
+		}
+	}
+	return n
 }
