@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +26,7 @@ import (
 	"github.com/chvmm/chvmm/core/driver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // fakeAPIClient stands in for a generated client: it records what
@@ -687,4 +690,70 @@ func TestKVMCheckComesFirst(t *testing.T) {
 func TestStartErrorText(t *testing.T) {
 	err := &StartError{Reason: ErrExitedEarly, ExitCode: 2, Output: "error: bad\n", Err: errors.New("exit status 2")}
 	assert.Equal(t, "starting cloud-hypervisor: Cloud Hypervisor exited before its API was ready (exit status 2); its output ends with:\nerror: bad", err.Error())
+}
+
+// TestRunsTheVerifiedBytes: the VMM runs the file that was checked, even
+// when its path names another file by the time of the exec (what a user
+// who can write the directory would do between check and exec).
+func TestRunsTheVerifiedBytes(t *testing.T) {
+	dir := shortTempDir(t)
+	bin := filepath.Join(dir, "cloud-hypervisor")
+	data, err := os.ReadFile(testBinary(t))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(bin, data, 0o755))
+	var checked unix.Stat_t
+	require.NoError(t, unix.Stat(bin, &checked))
+
+	testHookBinaryVerified = func(path string) {
+		// The swap: another program, which would fail the start, at the
+		// checked path.
+		evil := filepath.Join(dir, "evil")
+		require.NoError(t, os.WriteFile(evil, []byte("#!/bin/sh\nexit 7\n"), 0o755))
+		require.NoError(t, os.Rename(evil, path))
+	}
+	t.Cleanup(func() { testHookBinaryVerified = nil })
+	p, err := startFake(t, t.Context(), WithBinary(bin))
+	require.NoError(t, err, "the swapped-in file ran")
+	var running unix.Stat_t
+	require.NoError(t, unix.Stat("/proc/"+strconv.Itoa(p.PID())+"/exe", &running))
+	assert.Equal(t, checked.Ino, running.Ino, "the VMM runs the checked inode")
+	assert.Equal(t, checked.Dev, running.Dev)
+	got, err := os.ReadFile(bin)
+	require.NoError(t, err)
+	assert.Contains(t, string(got), "exit 7", "the path names the other file by now")
+	require.NoError(t, p.Stop(t.Context()))
+}
+
+// TestVMMHasItsOwnProcessGroup: a VMM that is not detached runs in a
+// process group of its own, so a terminal's Ctrl-C reaches only the
+// supervisor, which then stops it properly.
+func TestVMMHasItsOwnProcessGroup(t *testing.T) {
+	p, err := startFake(t, t.Context())
+	require.NoError(t, err)
+	pgid, err := unix.Getpgid(p.PID())
+	require.NoError(t, err)
+	assert.Equal(t, p.PID(), pgid)
+	assert.NotEqual(t, unix.Getpgrp(), pgid)
+	require.NoError(t, p.Stop(t.Context()))
+}
+
+// TestStartWarnsOfAdvisories: a VMM of a release with known advisories
+// starts with a warning naming each; Release.Advisories lists them.
+func TestStartWarnsOfAdvisories(t *testing.T) {
+	v48 := registered(t, testDriver("v48.0", nil))
+	var ids []string
+	for _, a := range v48.Advisories() {
+		ids = append(ids, a.ID)
+		assert.NotEmpty(t, a.Sources, a.ID)
+	}
+	assert.Contains(t, ids, "CVE-2026-27211", "v48.0 has the QCOW2 header advisory")
+
+	saved := advisories
+	advisories = append(slices.Clip(advisories), Advisory{ID: "TEST-1", Kind: AdvisoryDataLoss, Summary: "the test's", Affected: []string{fakeCHVersion}, FixedIn: "v90.0"})
+	t.Cleanup(func() { advisories = saved })
+	var logs syncBuffer
+	p, err := startFake(t, t.Context(), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	require.NoError(t, err)
+	require.NoError(t, p.Stop(t.Context()))
+	assert.Contains(t, logs.String(), `level=WARN msg="cloud-hypervisor release has a known data-loss problem" version=v89.0 advisory=TEST-1 fixed_in=v90.0`)
 }

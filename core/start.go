@@ -76,6 +76,9 @@ func StartProcess(ctx context.Context, rel *Release, dataDir, socketPath string,
 		return nil, err
 	}
 	defer bin.Close()
+	if testHookBinaryVerified != nil {
+		testHookBinaryVerified(bin.Name())
+	}
 	// One start at a time per socket path, in this process and across
 	// processes: the others find the winner's live socket.
 	unlock, err := lockSocketPath(ctx, socketPath)
@@ -100,6 +103,10 @@ func StartProcess(ctx context.Context, rel *Release, dataDir, socketPath string,
 	}
 	return p, nil
 }
+
+// testHookBinaryVerified, when set by a test, runs between the check of
+// the binary and its execution, with the path that was checked.
+var testHookBinaryVerified func(path string)
 
 // openBinary opens the binary to run, checked: the release's embedded one,
 // extracted and verified, or the one of WithBinary, whose version must be
