@@ -20,6 +20,13 @@
 #                           programs built from a file proxy download only what they import
 #   make test               gofmt check, then go vet and go test in every module of go.work
 #   make bench              benchmarks against their baselines (BENCH=regexp COUNT=n)
+#   make bench-real [BINARY_DIR=dir] [COUNT=n]
+#                           the real-CH benchmarks, each against its raw exec/net/http baseline,
+#                           on every release in dir/vNN.N/<arch>/cloud-hypervisor (default
+#                           ../shared/ch-bin; needs /dev/kvm), COUNT rounds interleaved: a table
+#                           of chvmm, baseline, ratio and goal per release, and the StartToReady
+#                           breakdown (e2e/cmd/benchreal; raw output in .cache/bench-real.txt).
+#                           A few minutes; not part of make test
 #   make fuzz               every fuzz target for FUZZTIME (30s)
 #   make test-real [BINARY_DIR=dir]
 #                           the real-CH suite (needs /dev/kvm and CH binaries, embedded or
@@ -59,7 +66,7 @@ FUZZTIME ?= 30s
 TEST_ASSETS := .cache/test-assets
 FUZZ_TARGETS := core:FuzzParseVersion core:FuzzAPIErrorBody e2e:FuzzConstraint e2e:FuzzVMConfigConvert
 
-.PHONY: specs facts generate check-generated new-version check-new-version binaries test bench fuzz test-real test-assets record-real
+.PHONY: specs facts generate check-generated new-version check-new-version binaries test bench bench-real fuzz test-real test-assets record-real
 
 specs:
 	@test -n "$(strip $(SPEC_TAGS))" || { echo "no release tags: versions/*/spec.lock is missing" >&2; exit 1; }
@@ -150,6 +157,13 @@ test:
 # Benchmarks, each with its baseline in the same run (BENCH=regexp, COUNT=n).
 bench:
 	go test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) ./e2e ./core
+
+# Real-CH benchmarks against their baselines (e2e/bench_real_test.go), every
+# release in BENCH_REAL_BINARY_DIR, COUNT rounds; needs /dev/kvm.
+BENCH_REAL_BINARY_DIR = $(or $(BINARY_DIR),$(CHVMM_TEST_BINARY_DIR),../shared/ch-bin)
+bench-real:
+	@mkdir -p .cache
+	go run ./e2e/cmd/benchreal -binary-dir "$(abspath $(BENCH_REAL_BINARY_DIR))" -count $(COUNT) -out .cache/bench-real.txt
 
 # Every fuzz target for FUZZTIME (30 s) each; not in CI (their seeds run in make test).
 fuzz:
