@@ -348,8 +348,7 @@ func (p *Process) waitReady(ctx context.Context, timeout time.Duration) error {
 	defer cancel()
 	pinged := make(chan error, 1)
 	go func() {
-		oneShot := &http.Client{Transport: newAPITransport(p.handle.Socket, true)}
-		info, err := ping(readyCtx, oneShot)
+		info, err := readyPing(readyCtx, p.handle.Socket)
 		if err == nil {
 			p.h.noteBuild(info)
 			if v, nerr := pingVersion(info); nerr == nil && v != p.release.tag {
@@ -390,6 +389,12 @@ func (p *Process) waitReady(ctx context.Context, timeout time.Duration) error {
 	}
 	p.kill()
 	return p.startError(ErrNotReady, err)
+}
+
+// readyPing is the readiness ping: vmm.ping on a connection of its own,
+// closed after the answer.
+func readyPing(ctx context.Context, socket string) (PingInfo, error) {
+	return ping(ctx, &http.Client{Transport: newAPITransport(socket, true)})
 }
 
 // kill ends a process that failed to start, waits until it is reaped (its
