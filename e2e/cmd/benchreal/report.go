@@ -26,13 +26,13 @@ type pair struct {
 // issue 13.
 var benchPairs = []pair{
 	{name: "StartToReady", chvmm: "BenchmarkRealStartToReady", baseline: "BenchmarkRealStartToReadyBaseline",
-		refs: []string{"BenchmarkRealStartToReadyEventsBaseline"}, goal: 1.10, iterations: 20},
-	{name: "BootToGuest", chvmm: "BenchmarkRealBootToGuest", baseline: "BenchmarkRealBootToGuestBaseline", goal: 1.05, iterations: 10},
-	{name: "SnapshotPaused", chvmm: "BenchmarkRealSnapshotPaused", baseline: "BenchmarkRealSnapshotPausedBaseline", goal: 1.05, iterations: 5},
-	{name: "RestoreToRunning", chvmm: "BenchmarkRealRestoreToRunning", baseline: "BenchmarkRealRestoreToRunningBaseline", goal: 1.10, iterations: 5},
+		refs: []string{"BenchmarkRealStartToReadyEventsBaseline"}, goal: 1.10, iterations: 30},
+	{name: "BootToGuest", chvmm: "BenchmarkRealBootToGuest", baseline: "BenchmarkRealBootToGuestBaseline", goal: 1.05, iterations: 20},
+	{name: "SnapshotPaused", chvmm: "BenchmarkRealSnapshotPaused", baseline: "BenchmarkRealSnapshotPausedBaseline", goal: 1.05, iterations: 10},
+	{name: "RestoreToRunning", chvmm: "BenchmarkRealRestoreToRunning", baseline: "BenchmarkRealRestoreToRunningBaseline", goal: 1.10, iterations: 8},
 	{name: "ConcurrentStart100Real", chvmm: "BenchmarkRealConcurrentStart100", baseline: "BenchmarkRealConcurrentStart100Baseline", goal: 1.2, iterations: 2},
-	{name: "Ping", chvmm: "BenchmarkRealPing", baseline: "BenchmarkRealPingBaseline", goal: 1.05, iterations: 500},
-	{name: "CreateBootInfo", chvmm: "BenchmarkRealCreateBootInfo", baseline: "BenchmarkRealCreateBootInfoBaseline", goal: 1.05, iterations: 10},
+	{name: "Ping", chvmm: "BenchmarkRealPing", baseline: "BenchmarkRealPingBaseline", goal: 1.05, iterations: 3000},
+	{name: "CreateBootInfo", chvmm: "BenchmarkRealCreateBootInfo", baseline: "BenchmarkRealCreateBootInfoBaseline", goal: 1.05, iterations: 20},
 }
 
 // order returns the pair's functions in the order of round: rotated by one
