@@ -24,6 +24,13 @@
 #                           the cost of supervision: VMMS simulator VMMs from one process,
 #                           idle for SOAK; fails if an idle VMM costs more than its bounds
 #                           or anything grows (minutes; not in make test or CI)
+#   make bench-real [BINARY_DIR=dir] [COUNT=n]
+#                           the real-CH benchmarks, each against its raw exec/net/http baseline,
+#                           on every release in dir/vNN.N/<arch>/cloud-hypervisor (default
+#                           ../shared/ch-bin; needs /dev/kvm), COUNT rounds interleaved: a table
+#                           of chvmm, baseline, ratio and goal per release, and the StartToReady
+#                           breakdown (e2e/cmd/benchreal; raw output in .cache/bench-real.txt).
+#                           A few minutes; not part of make test
 #   make fuzz               every fuzz target for FUZZTIME (30s)
 #   make test-real [BINARY_DIR=dir]
 #                           the real-CH suite (needs /dev/kvm and CH binaries, embedded or
@@ -63,7 +70,7 @@ FUZZTIME ?= 30s
 TEST_ASSETS := .cache/test-assets
 FUZZ_TARGETS := core:FuzzParseVersion core:FuzzAPIErrorBody e2e:FuzzConstraint e2e:FuzzVMConfigConvert
 
-.PHONY: specs facts generate check-generated new-version check-new-version binaries test bench bench-supervision fuzz test-real test-assets record-real
+.PHONY: specs facts generate check-generated new-version check-new-version binaries test bench bench-supervision bench-real fuzz test-real test-assets record-real
 
 specs:
 	@test -n "$(strip $(SPEC_TAGS))" || { echo "no release tags: versions/*/spec.lock is missing" >&2; exit 1; }
@@ -162,6 +169,12 @@ SOAK ?= 60s
 bench-supervision:
 	CHVMM_BENCH_SUPERVISION=1 CHVMM_SUPERVISION_VMMS=$(VMMS) CHVMM_SUPERVISION_SOAK=$(SOAK) \
 		go test -run '^$$' -bench '^BenchmarkSupervisionCost$$' -benchtime 1x -timeout 30m ./e2e
+# Real-CH benchmarks against their baselines (e2e/bench_real_test.go), every
+# release in BENCH_REAL_BINARY_DIR, COUNT rounds; needs /dev/kvm.
+BENCH_REAL_BINARY_DIR = $(or $(BINARY_DIR),$(CHVMM_TEST_BINARY_DIR),../shared/ch-bin)
+bench-real:
+	@mkdir -p .cache
+	go run ./e2e/cmd/benchreal -binary-dir "$(abspath $(BENCH_REAL_BINARY_DIR))" -count $(COUNT) -out .cache/bench-real.txt
 
 # Every fuzz target for FUZZTIME (30 s) each; not in CI (their seeds run in make test).
 fuzz:

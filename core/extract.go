@@ -87,19 +87,23 @@ func (r *Release) binaryPath(ctx context.Context, dataDir string, trust bool) (s
 		}
 	}
 	path := filepath.Join(append(append([]string{dataDir}, binaryDirs(r.tag, p.arch)...), driver.BinaryName)...)
-	if trust {
-		// Before anything is created: the data directory's own chain.
-		if err := checkTrusted(dataDir); err != nil {
-			return "", fmt.Errorf("extract CH %s: %w", r.tag, err)
-		}
-	}
 	if verifiedBinaries.current(path, p) {
+		// Warm: one walk from / to the binary, which checks the data
+		// directory's chain on its way (and every symlink in it, as the
+		// walk of dataDir alone would); walking dataDir first as well
+		// would stat the same components twice.
 		if trust {
 			if err := checkTrusted(path); err != nil {
 				return "", fmt.Errorf("extract CH %s: %w", r.tag, err)
 			}
 		}
 		return path, nil
+	}
+	if trust {
+		// Before anything is created: the data directory's own chain.
+		if err := checkTrusted(dataDir); err != nil {
+			return "", fmt.Errorf("extract CH %s: %w", r.tag, err)
+		}
 	}
 	unlock, err := extractLocks.lock(ctx, path)
 	if err != nil {

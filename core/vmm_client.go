@@ -152,8 +152,13 @@ func ping(ctx context.Context, client *http.Client) (PingInfo, error) {
 		return PingInfo{}, unwrapURLError(err)
 	}
 	defer resp.Body.Close()
+	return decodePing(resp.Body)
+}
+
+// decodePing reads and decodes the body of a 2xx answer to vmm.ping.
+func decodePing(r io.Reader) (PingInfo, error) {
 	var info PingInfo
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPingBody))
+	body, err := io.ReadAll(io.LimitReader(r, maxPingBody))
 	if err != nil {
 		return PingInfo{}, fmt.Errorf("GET /vmm.ping: reading the answer: %w", err)
 	}

@@ -244,10 +244,10 @@ func settle(tb testing.TB, base usage, n int, stable time.Duration) perVMM {
 	return costOf(last, base, n)
 }
 
-// warmUp starts and stops one VMM, so that what the first start creates
+// warmUpSupervisor starts and stops one VMM, so that what the first start creates
 // once per process (the spawner thread, the binary's version) is in the
 // baseline.
-func warmUp(tb testing.TB, bin, root string) {
+func warmUpSupervisor(tb testing.TB, bin, root string) {
 	tb.Helper()
 	f := startFleet(tb, bin, root, 1)
 	if _, err := f.stop(); err != nil {
@@ -268,7 +268,7 @@ func warmUp(tb testing.TB, bin, root string) {
 func TestSupervisionCost(t *testing.T) {
 	bin := simBinary(t, simVersion)
 	root := t.TempDir()
-	warmUp(t, bin, root)
+	warmUpSupervisor(t, bin, root)
 
 	t.Run("child", func(t *testing.T) {
 		before := snapshotResources(t)
@@ -391,7 +391,7 @@ const soakHeapSlack = 64
 
 func superviseAtScale(b *testing.B, bin string, n int, soak time.Duration) {
 	root := b.TempDir()
-	warmUp(b, bin, root)
+	warmUpSupervisor(b, bin, root)
 	before := snapshotResources(b)
 	base := measureUsage(b)
 
