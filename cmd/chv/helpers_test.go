@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -55,8 +56,44 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	code := m.Run()
+	if leaked := processesOf(chvBin); len(leaked) > 0 {
+		// A test left a VMM (a simulator run by this chv) behind.
+		fmt.Fprintf(os.Stderr, "FAIL: processes of %s still run after the tests: %v\n", chvBin, leaked)
+		for _, pid := range leaked {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		code = 1
+	}
 	os.RemoveAll(dir)
 	return code
+}
+
+// processesOf lists the processes, other than this one, whose command line
+// starts with bin, after giving those that are ending a moment to go.
+func processesOf(bin string) []int {
+	var pids []int
+	for range 50 {
+		pids = pids[:0]
+		procs, _ := os.ReadDir("/proc")
+		for _, e := range procs {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil || pid == os.Getpid() {
+				continue
+			}
+			cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+			if err == nil && bytes.HasPrefix(cmdline, []byte(bin+"\x00")) {
+				if stat, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil && bytes.Contains(stat, []byte(") Z ")) {
+					continue // a zombie: exited, its parent reaps it
+				}
+				pids = append(pids, pid)
+			}
+		}
+		if len(pids) == 0 {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return pids
 }
 
 // result is one run of chv.

@@ -248,7 +248,8 @@ func TestStartBinary(t *testing.T) {
 	sock := filepath.Join(d, "bin.sock")
 	var proc processJSON
 	okJSON(t, d, &proc, "start", "--binary", bin, "--version", "51", "--socket", sock, "--detach")
-	t.Cleanup(func() { stopVMM(sock, proc.PID) })
+	firstPID := proc.PID // proc is reused below
+	t.Cleanup(func() { stopVMM(sock, firstPID) })
 	assert.Equal(t, "v51.2", proc.Version)
 	assert.Equal(t, bin, proc.Binary)
 	assert.False(t, proc.Simulated)
@@ -284,7 +285,8 @@ func TestEnvBinary(t *testing.T) {
 	r = chvEnv(t, d, env, "start", "--simulate", "--detach", "--json", "--version", "v53.0", "--socket", sock, "--data-dir", filepath.Join(d, "data"))
 	require.Equal(t, 0, r.code, "%s", r)
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &proc))
-	t.Cleanup(func() { stopVMM(sock, proc.PID) })
+	simSock, simPID := sock, proc.PID // sock and proc are reused below
+	t.Cleanup(func() { stopVMM(simSock, simPID) })
 	assert.Equal(t, simulatorPrefix+"v53.0", filepath.Base(proc.Binary))
 
 	// doctor checks it.
