@@ -28,6 +28,10 @@ type Handle struct {
 	Version string `json:"version,omitempty"`
 	// LogPath is the file its output goes to, if any.
 	LogPath string `json:"log,omitempty"`
+	// LogOffset is where the VMM's output begins in LogPath, which is
+	// appended to by every VMM on the same socket: an attached VMM's exit
+	// is judged from its own lines only.
+	LogOffset int64 `json:"log_offset,omitempty"`
 	// EventsPath is the file of CH's event monitor of a detached VMM.
 	EventsPath string `json:"events,omitempty"`
 	// Started is when it started.

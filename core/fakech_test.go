@@ -29,6 +29,7 @@ import (
 //	--fake-delay D           sleep D before serving the API
 //	--fake-pidfile P         write its pid to P first
 //	--fake-ignore-shutdown   answer vmm.shutdown but keep running; ignore SIGTERM
+//	--fake-hang-vm-shutdown  never answer vm.shutdown
 //	--fake-print-env         print its environment, sorted, at start
 //	--fake-button B          what vm.power-button does: "poweroff" (the guest
 //	                         powers off: events vm deleted, vmm shutdown, exit
@@ -95,6 +96,7 @@ func runFakeCH(args []string) int {
 		apiSocket, eventMonitor, pidfile string
 		delay                            time.Duration
 		exitNow, ignoreShutdown, env     bool
+		hangVMShutdown                   bool
 		button                           string
 	)
 	for i := 0; i < len(args); i++ {
@@ -131,6 +133,8 @@ func runFakeCH(args []string) int {
 			pidfile = next()
 		case a == "--fake-ignore-shutdown":
 			ignoreShutdown = true
+		case a == "--fake-hang-vm-shutdown":
+			hangVMShutdown = true
 		case a == "--fake-print-env":
 			env = true
 		case a == "--fake-button":
@@ -189,6 +193,9 @@ func runFakeCH(args []string) int {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("PUT /api/v1/vm.shutdown", func(w http.ResponseWriter, _ *http.Request) {
+		if hangVMShutdown {
+			select {} // CH's API thread is stuck
+		}
 		state.Store("Created")
 		f.event("vm", "shutdown", nil)
 		w.WriteHeader(http.StatusNoContent)

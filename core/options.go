@@ -188,13 +188,16 @@ func WithCredential(uid, gid uint32, groups ...uint32) StartOption {
 	})
 }
 
-// WithoutPathTrustCheck turns off the check that every directory on the
-// way to the binary StartProcess runs (the data directory's, or
-// WithBinary's) can be changed only by root and this program's user
-// ([ErrUntrustedPath]). Without the check, a user who can write one of
-// those directories can make this program run a binary of their choosing,
-// as its user (root, typically). Use it only for setups you have checked
-// otherwise, such as a test's temporary directory.
+// WithoutPathTrustCheck turns off the checks that only root and this
+// program's user can change what chvmm executes and writes
+// ([ErrUntrustedPath]): every directory on the way to the binary
+// StartProcess runs (the data directory's, or WithBinary's), and the
+// socket's directory, the log directory and the log and events files of
+// the VMM. Without them, a user who can write one of those directories can
+// make this program run a binary of their choosing, as its user (root,
+// typically), read the guest's console, or forge how the VMM ended. Use it
+// only for setups you have checked otherwise, such as a test's temporary
+// directory.
 func WithoutPathTrustCheck() StartOption {
 	return startOption(func(c *startConfig) { c.trustAnyPath = true })
 }

@@ -140,7 +140,8 @@ func (p *Process) Kill() error { return p.signal(syscall.SIGKILL) }
 // Stop ends the VMM and waits until it has exited: it asks for a graceful
 // vmm.shutdown, then sends SIGTERM, then SIGKILL, waiting up to the stop
 // timeout (WithStopTimeout, default 5 s) after each of the first two. When
-// ctx ends, Stop stops waiting: it sends SIGTERM and then SIGKILL at once.
+// ctx ends, Stop stops waiting: it sends SIGTERM and then SIGKILL at once,
+// and then waits up to the stop timeout for the kernel to end the process.
 // It returns nil once the VMM is gone (also when it was already); Wait
 // then tells how it ended.
 func (p *Process) Stop(ctx context.Context) error {
@@ -180,8 +181,10 @@ func (p *Process) Stop(ctx context.Context) error {
 // power button would (ACPI), and waits up to grace for it to do so; a
 // guest that powers off ends the VMM (ExitGuestShutdown). If it has not
 // within grace (or it ignores the button, or ctx ends first), ShutdownGuest
-// falls back to vm.shutdown: the VM is stopped, CH keeps its config, and
-// the VMM stays. poweredOff reports which happened.
+// falls back to vm.shutdown (bounded by the stop timeout, also when ctx
+// has ended): the VM is stopped, CH keeps its config, and the VMM stays.
+// poweredOff reports which happened. A VMM that crashes or is killed
+// meanwhile is an error matching ErrVMMUnreachable that says how it ended.
 func (p *Process) ShutdownGuest(ctx context.Context, grace time.Duration) (poweredOff bool, err error) {
 	if err := p.h.PowerButton(ctx); err != nil {
 		return false, err
@@ -190,16 +193,30 @@ func (p *Process) ShutdownGuest(ctx context.Context, grace time.Duration) (power
 	defer t.Stop()
 	select {
 	case <-p.done:
-		return true, nil
+		return p.poweredOff()
 	case <-t.C:
 	case <-ctx.Done():
 	}
 	p.log.Info("the guest did not power off after the power button; shutting the VM down", "pid", p.PID(), "grace", grace)
-	err = p.h.ShutdownVM(context.WithoutCancel(ctx))
-	if err != nil && p.exited() && p.exit.Reason == ExitGuestShutdown {
-		return true, nil // it did, just then
+	// The fallback runs even when ctx has ended, bounded by the stop
+	// timeout.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.stopTimeout)
+	defer cancel()
+	err = p.h.ShutdownVM(sctx)
+	if err != nil && p.exited() {
+		return p.poweredOff() // it did, or crashed, just then
 	}
 	return false, err
+}
+
+// poweredOff is ShutdownGuest's answer once the VMM has exited: true if
+// the guest powered off; a VMM that crashed or was killed meanwhile is an
+// error that says so.
+func (p *Process) poweredOff() (bool, error) {
+	if exit := p.Wait(); exit.Reason != ExitGuestShutdown {
+		return false, fmt.Errorf("shutting the guest down: %w", p.exitedError())
+	}
+	return true, nil
 }
 
 // WaitEvent waits for the first event of the VMM from now on that match
@@ -314,7 +331,7 @@ func (p *Process) finish(state *os.ProcessState, detail string) {
 	if p.output != nil {
 		output = p.output.Tail()
 	} else if p.handle.LogPath != "" {
-		output = readLogTail(p.handle.LogPath, 0)
+		output = readLogTail(p.handle.LogPath, p.handle.LogOffset)
 	}
 	p.exit = classifyExit(state, p.requested.Load(), p.events.sawShutdown(), output)
 	if p.exit.Reason != ExitRequested && p.migrated.Load() && state != nil && state.Success() {

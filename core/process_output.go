@@ -57,7 +57,7 @@ func openOutput(cfg *startConfig, socketPath string) (*processOutput, error) {
 	if path == "" {
 		path = defaultLogPath(socketPath)
 	}
-	f, err := openPrivateFile(path)
+	f, err := openPrivateFile(path, !cfg.trustAnyPath)
 	if err != nil {
 		return nil, fmt.Errorf("VMM log file: %w", err)
 	}
@@ -76,8 +76,10 @@ const outputTail = 4 << 10
 // and its directory (0700) if missing: guest console output and CH's
 // events are private. It follows no symlink in the last two components,
 // never blocks (a FIFO planted there is refused), and accepts only a
-// regular file; an existing directory keeps its mode.
-func openPrivateFile(path string) (*os.File, error) {
+// regular file; an existing directory keeps its mode. With trust, the
+// directory and an existing file must pass checkWritable, and a file of
+// this user's that others can read becomes 0600.
+func openPrivateFile(path string, trust bool) (*os.File, error) {
 	dir, name := filepath.Dir(path), filepath.Base(path)
 	if err := unix.Mkdir(dir, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
 		if !errors.Is(err, unix.ENOENT) {
@@ -98,6 +100,15 @@ func openPrivateFile(path string) (*os.File, error) {
 		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
 	defer unix.Close(dfd)
+	if trust {
+		var st unix.Stat_t
+		if err := unix.Fstat(dfd, &st); err != nil {
+			return nil, &os.PathError{Op: "fstat", Path: dir, Err: err}
+		}
+		if err := checkWritable(dir, &st); err != nil {
+			return nil, err
+		}
+	}
 	fd, err := unix.Openat(dfd, name, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		switch {
@@ -112,6 +123,18 @@ func openPrivateFile(path string) (*os.File, error) {
 	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		unix.Close(fd)
 		return nil, fmt.Errorf("%w: %s is not a regular file (mode %#o); remove it or pass another path", ErrUnsafePath, path, st.Mode)
+	}
+	if trust {
+		if err := checkWritable(path, &st); err != nil {
+			unix.Close(fd)
+			return nil, err
+		}
+		if st.Mode&0o077 != 0 && st.Uid == uint32(os.Geteuid()) {
+			if err := unix.Fchmod(fd, 0o600); err != nil {
+				unix.Close(fd)
+				return nil, &os.PathError{Op: "fchmod", Path: path, Err: err}
+			}
+		}
 	}
 	// Writes to a regular file never block: back to blocking mode, which CH
 	// expects of its standard output.

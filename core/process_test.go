@@ -569,14 +569,19 @@ func TestDetachedAndAttach(t *testing.T) {
 	wrong.PID = os.Getpid()
 	_, err = Attach(t.Context(), wrong)
 	require.ErrorIs(t, err, ErrNotRunning)
-	assert.ErrorContains(t, err, fmt.Sprintf("pid %d does not serve", os.Getpid()))
+	assert.ErrorContains(t, err, fmt.Sprintf("pid %d is this program", os.Getpid()), "Stop would signal this program")
+	wrong = back
+	wrong.PID = os.Getppid()
+	_, err = Attach(t.Context(), wrong)
+	require.ErrorIs(t, err, ErrNotRunning)
+	assert.ErrorContains(t, err, fmt.Sprintf("pid %d does not serve", os.Getppid()))
 	wrong = back
 	wrong.StartTicks++
 	_, err = Attach(t.Context(), wrong)
 	require.ErrorIs(t, err, ErrNotRunning, "a reused pid")
 
 	a, err := Attach(t.Context(), Handle{Socket: p.SocketPath(), EventsPath: h.EventsPath})
-	require.NoError(t, err, "the pid from the socket's peer")
+	require.NoError(t, err, "the pid of the process holding the socket")
 	assert.Equal(t, p.PID(), a.PID())
 	assert.Same(t, rel, a.Release())
 	assert.Equal(t, fakeCHVersion, a.Handle().Version)
@@ -756,4 +761,33 @@ func TestStartWarnsOfAdvisories(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, p.Stop(t.Context()))
 	assert.Contains(t, logs.String(), `level=WARN msg="cloud-hypervisor release has a known data-loss problem" version=v89.0 advisory=TEST-1 fixed_in=v90.0`)
+}
+
+// TestShutdownGuestTellsACrashFromAPowerOff: a VMM that crashes or just
+// exits while the guest is asked to power off is not a guest that powered
+// off; and the vm.shutdown fallback is bounded even once ctx has ended.
+func TestShutdownGuestTellsACrashFromAPowerOff(t *testing.T) {
+	for _, button := range []string{"vcpu-error", "exit-now"} {
+		p, err := startFake(t, t.Context(), WithArgs("--fake-button", button))
+		require.NoError(t, err)
+		off, err := p.ShutdownGuest(t.Context(), 5*time.Second)
+		assert.False(t, off, button)
+		require.ErrorIs(t, err, ErrVMMUnreachable, button)
+		assert.ErrorContains(t, err, "crashed", button)
+		assert.Equal(t, ExitCrashed, p.Wait().Reason, button)
+	}
+
+	p, err := startFake(t, t.Context(), WithArgs("--fake-hang-vm-shutdown"), WithStopTimeout(200*time.Millisecond))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { _, err := p.ShutdownGuest(ctx, 50*time.Millisecond); done <- err }()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.DeadlineExceeded, "the fallback gave up after the stop timeout")
+	case <-time.After(30 * time.Second):
+		t.Fatal("ShutdownGuest's fallback is not bounded once ctx has ended")
+	}
+	require.NoError(t, p.Kill())
 }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -142,11 +143,23 @@ func listenAPISocket(path string) (*os.File, socketID, error) {
 // socket's SO_PEERCRED would name the process that called listen(2), which
 // for a VMM chvmm started is chvmm itself.)
 func socketServer(path string, want int) (int, error) {
-	inode, err := listeningInode(path)
+	inodes, err := listeningInodes(path)
 	if err != nil {
 		return 0, err
 	}
-	link := "socket:[" + strconv.FormatUint(inode, 10) + "]"
+	if len(inodes) > 1 {
+		// A server whose socket file was removed still listens under the
+		// path: ask the kernel which socket the path's file is bound to.
+		inode, err := boundListener(path, inodes)
+		if err != nil {
+			return 0, fmt.Errorf("%w: %d listening sockets are bound at %s (a removed socket file's server still runs) and the kernel did not tell which the path reaches: %v", ErrNotRunning, len(inodes), path, err)
+		}
+		inodes = []uint64{inode}
+	}
+	links := map[string]bool{}
+	for _, inode := range inodes {
+		links["socket:["+strconv.FormatUint(inode, 10)+"]"] = true
+	}
 	holds := func(pid int) bool {
 		dir := "/proc/" + strconv.Itoa(pid) + "/fd"
 		entries, err := os.ReadDir(dir)
@@ -154,13 +167,17 @@ func socketServer(path string, want int) (int, error) {
 			return false
 		}
 		for _, e := range entries {
-			if target, err := os.Readlink(dir + "/" + e.Name()); err == nil && target == link {
+			if target, err := os.Readlink(dir + "/" + e.Name()); err == nil && links[target] {
 				return true
 			}
 		}
 		return false
 	}
-	if want != 0 {
+	self := os.Getpid()
+	switch {
+	case want == self:
+		return 0, fmt.Errorf("%w: pid %d is this program, not a VMM it can supervise", ErrNotRunning, want)
+	case want != 0:
 		if !holds(want) {
 			return 0, fmt.Errorf("%w: pid %d does not serve %s", ErrNotRunning, want, path)
 		}
@@ -173,7 +190,7 @@ func socketServer(path string, want int) (int, error) {
 	var found []int
 	for _, e := range procs {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
+		if err != nil || pid == self {
 			continue
 		}
 		if holds(pid) {
@@ -182,8 +199,8 @@ func socketServer(path string, want int) (int, error) {
 	}
 	switch len(found) {
 	case 0:
-		if holds(os.Getpid()) {
-			return os.Getpid(), nil
+		if holds(self) {
+			return 0, fmt.Errorf("%w: %s is served by this program, not by a VMM it can supervise", ErrNotRunning, path)
 		}
 		return 0, fmt.Errorf("%w: no process this user can see serves %s", ErrNotRunning, path)
 	case 1:
@@ -192,13 +209,15 @@ func socketServer(path string, want int) (int, error) {
 	return 0, fmt.Errorf("%w: several processes hold the socket %s (%v); give the Handle's PID", ErrNotRunning, path, found)
 }
 
-// listeningInode returns the socket inode of the listening unix socket
-// bound at path, from /proc/net/unix.
-func listeningInode(path string) (uint64, error) {
+// listeningInodes returns the socket inodes of the listening unix sockets
+// bound at path, from /proc/net/unix: one, unless the socket file of
+// another was removed while its server still runs.
+func listeningInodes(path string) ([]uint64, error) {
 	data, err := readSmallFile("/proc/net/unix", 64<<20)
 	if err != nil {
-		return 0, fmt.Errorf("reading /proc/net/unix: %w", err)
+		return nil, fmt.Errorf("reading /proc/net/unix: %w", err)
 	}
+	var inodes []uint64
 	const acceptCon = 0x10000 // __SO_ACCEPTCON: a listening socket
 	for _, line := range strings.Split(string(data), "\n")[1:] {
 		// Num RefCount Protocol Flags Type St Inode Path
@@ -209,8 +228,99 @@ func listeningInode(path string) (uint64, error) {
 		flags, err1 := strconv.ParseUint(fields[3], 16, 32)
 		inode, err2 := strconv.ParseUint(fields[6], 10, 64)
 		if err1 == nil && err2 == nil && flags&acceptCon != 0 {
-			return inode, nil
+			inodes = append(inodes, inode)
 		}
 	}
-	return 0, fmt.Errorf("no process listens on %s: %w", path, ErrVMMUnreachable)
+	if len(inodes) == 0 {
+		return nil, fmt.Errorf("no process listens on %s: %w", path, ErrVMMUnreachable)
+	}
+	return inodes, nil
+}
+
+// boundListener returns which of the listening unix sockets inodes is bound
+// to the file at path now, the one a connection to path reaches: the
+// kernel's sock_diag (NETLINK_SOCK_DIAG, UDIAG_SHOW_VFS) names the file
+// each listening unix socket is bound to.
+func boundListener(path string, inodes []uint64) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, err
+	}
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	if err != nil {
+		return 0, fmt.Errorf("sock_diag: %w", err)
+	}
+	defer unix.Close(fd)
+	const (
+		udiagShowVFS = 0x2 // UDIAG_SHOW_VFS
+		unixDiagVFS  = 1   // UNIX_DIAG_VFS, the attribute (UNIX_DIAG_NAME is 0)
+		tcpListen    = 10  // TCP_LISTEN, the state of a listening socket
+		reqLen       = 24  // struct unix_diag_req
+		msgLen       = 16  // struct unix_diag_msg
+		nlmsgHdrLen  = unix.SizeofNlMsghdr
+	)
+	req := make([]byte, nlmsgHdrLen+reqLen)
+	ne := binary.NativeEndian
+	ne.PutUint32(req[0:], uint32(len(req)))
+	ne.PutUint16(req[4:], unix.SOCK_DIAG_BY_FAMILY)
+	ne.PutUint16(req[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
+	ne.PutUint32(req[8:], 1) // sequence
+	b := req[nlmsgHdrLen:]
+	b[0] = unix.AF_UNIX
+	ne.PutUint32(b[4:], 1<<tcpListen)
+	ne.PutUint32(b[12:], udiagShowVFS)
+	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return 0, fmt.Errorf("sock_diag: %w", err)
+	}
+	want := map[uint64]bool{}
+	for _, i := range inodes {
+		want[i] = true
+	}
+	// st_dev is the kernel's device number in its user-space encoding.
+	found, buf := uint64(0), make([]byte, 64<<10)
+	for {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			return 0, fmt.Errorf("sock_diag: %w", err)
+		}
+		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
+		if err != nil {
+			return 0, fmt.Errorf("sock_diag: %w", err)
+		}
+		for _, m := range msgs {
+			switch m.Header.Type {
+			case unix.NLMSG_DONE:
+				if found == 0 {
+					return 0, fmt.Errorf("no listening socket is bound to %s's file", path)
+				}
+				return found, nil
+			case unix.NLMSG_ERROR:
+				if len(m.Data) >= 4 {
+					if code := int32(ne.Uint32(m.Data)); code < 0 {
+						return 0, fmt.Errorf("sock_diag: %w", syscall.Errno(-code))
+					}
+				}
+				return 0, fmt.Errorf("sock_diag: an error answer")
+			}
+			if len(m.Data) < msgLen || !want[uint64(ne.Uint32(m.Data[4:]))] {
+				continue
+			}
+			sockIno := uint64(ne.Uint32(m.Data[4:]))
+			for a := m.Data[msgLen:]; len(a) >= 4; {
+				l, typ := int(ne.Uint16(a)), ne.Uint16(a[2:])
+				if l < 4 || l > len(a) {
+					break
+				}
+				if typ == unixDiagVFS && l >= 12 {
+					ino, kdev := uint64(ne.Uint32(a[4:])), uint64(ne.Uint32(a[8:]))
+					major, minor := kdev>>20, kdev&0xfffff
+					dev := minor&0xff | major<<8 | (minor&^0xff)<<12
+					if ino == st.Ino&0xffffffff && dev == st.Dev {
+						found = sockIno
+					}
+				}
+				a = a[min(len(a), (l+3)&^3):]
+			}
+		}
+	}
 }

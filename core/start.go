@@ -69,6 +69,11 @@ func StartProcess(ctx context.Context, rel *Release, dataDir, socketPath string,
 	if err := checkSocketPath(socketPath); err != nil {
 		return nil, err
 	}
+	if !cfg.trustAnyPath {
+		if err := checkSocketDir(socketPath); err != nil {
+			return nil, fmt.Errorf("starting cloud-hypervisor: %w", err)
+		}
+	}
 	if !cfg.skipKVMCheck {
 		if err := CheckKVM(); err != nil {
 			return nil, err
@@ -201,7 +206,7 @@ func launch(cfg *startConfig, rel *Release, bin *os.File, socketPath string) (*P
 			return fail(fmt.Errorf("starting cloud-hypervisor: a detached VMM writes its output to a file: %w", ErrBadConfig))
 		}
 		eventsPath = eventsPathFor(out.logPath)
-		if evWrite, err = openPrivateFile(eventsPath); err != nil {
+		if evWrite, err = openPrivateFile(eventsPath, !cfg.trustAnyPath); err != nil {
 			return fail(fmt.Errorf("starting cloud-hypervisor: events file: %w", err))
 		}
 	} else if evRead, evWrite, err = os.Pipe(); err != nil {
@@ -236,7 +241,7 @@ func launch(cfg *startConfig, rel *Release, bin *os.File, socketPath string) (*P
 	started := time.Now()
 	logPath := out.logPath
 	p := &Process{
-		handle: Handle{PID: cmd.Process.Pid, Socket: socketPath, Version: rel.tag, LogPath: logPath,
+		handle: Handle{PID: cmd.Process.Pid, Socket: socketPath, Version: rel.tag, LogPath: logPath, LogOffset: out.offset,
 			EventsPath: eventsPath, Started: started, StartTicks: procStartTicks(cmd.Process.Pid)},
 		release:     rel,
 		socket:      sock,

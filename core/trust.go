@@ -114,3 +114,39 @@ func untrusted(component, path, why string) error {
 		"use a path that only root and this user can change (for example /var/lib/chvmm; chown root and chmod go-w %s), "+
 		"or pass core.WithoutPathTrustCheck() if you know why this one is safe", ErrUntrustedPath, component, path, why, component)
 }
+
+// checkWritable checks a directory chvmm writes into, or a file it
+// appends to, for a VMM: the socket's directory (the socket, its lock file),
+// the log directory, the log and events files. Only root and this user may
+// own it, and a directory may be writable by no one else: another user who
+// could create or change files there could read the guest's console, hold
+// the start lock, or forge the events and log lines that decide how a VMM
+// ended (Exit). WithoutPathTrustCheck turns the check off.
+func checkWritable(path string, st *unix.Stat_t) error {
+	euid := uint32(os.Geteuid())
+	why := ""
+	switch {
+	case st.Uid != 0 && st.Uid != euid:
+		why = fmt.Sprintf("is owned by uid %d", st.Uid)
+	case st.Mode&unix.S_IFMT == unix.S_IFDIR && st.Mode&0o022 != 0:
+		why = fmt.Sprintf("is writable by others (mode %04o)", st.Mode&0o7777)
+	default:
+		return nil
+	}
+	return fmt.Errorf("%w: %s, where chvmm keeps a VMM's socket, lock, log or events, %s: another user could read the guest's console or forge how the VMM ended; "+
+		"use a directory only root and this user can change (chown it, chmod go-w), or pass core.WithoutPathTrustCheck() if you know why this one is safe", ErrUntrustedPath, path, why)
+}
+
+// checkSocketDir checks the directory of the API socket path (see
+// checkWritable); a missing one is left to the bind to report.
+func checkSocketDir(socketPath string) error {
+	dir := filepath.Dir(socketPath)
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		return &os.PathError{Op: "stat", Path: dir, Err: err}
+	}
+	return checkWritable(dir, &st)
+}

@@ -290,7 +290,11 @@ func (c *vmmClient) CreateVM(ctx context.Context, cfg *api.VMConfig, taps NetFDs
 	}
 	for _, n := range later {
 		if _, err := c.AddNet(ctx, n, taps[*n.ID]...); err != nil {
-			if derr := c.DeleteVM(context.WithoutCancel(ctx)); derr != nil {
+			// The clean-up runs even when ctx has ended, for a bounded time.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+			derr := c.DeleteVM(dctx)
+			cancel()
+			if derr != nil {
 				err = errors.Join(err, fmt.Errorf("deleting the half-created VM: %w", derr))
 			}
 			return fmt.Errorf("CreateVM: adding net device %s with its TAPs: %w", *n.ID, err)
@@ -436,3 +440,7 @@ func unwrapURLError(err error) error {
 	}
 	return err
 }
+
+// cleanupTimeout bounds the clean-up of a failed call that runs after its
+// context has ended, such as deleting a half-created VM.
+const cleanupTimeout = 5 * time.Second
