@@ -68,7 +68,7 @@ COUNT ?= 3
 BENCH ?= .
 FUZZTIME ?= 30s
 TEST_ASSETS := .cache/test-assets
-FUZZ_TARGETS := core:FuzzParseVersion core:FuzzAPIErrorBody e2e:FuzzConstraint e2e:FuzzVMConfigConvert
+FUZZ_TARGETS := core/chversion:FuzzReadBinary core:FuzzAPIErrorBody e2e:FuzzConstraint e2e:FuzzVMConfigConvert
 
 .PHONY: specs facts generate check-generated new-version check-new-version binaries test bench bench-supervision bench-real fuzz test-real test-assets record-real
 
@@ -181,7 +181,8 @@ fuzz:
 	@for target in $(FUZZ_TARGETS); do \
 		pkg="./$${target%%:*}"; name="$${target#*:}"; \
 		echo "== $$name ($$pkg, $(FUZZTIME))"; \
-		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+		go test -list "^$$name\$$" "$$pkg" | grep -x "$$name" >/dev/null || { echo "make fuzz: no fuzz target $$name in $$pkg" >&2; exit 1; }; \
+		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg" || exit 1; \
 	done
 
 # Real Cloud Hypervisor suite: needs /dev/kvm and binaries (embedded, or
@@ -190,6 +191,8 @@ fuzz:
 # CHVMM_TEST_INITRAMFS name it. Without KVM or binaries it skips, saying why.
 BINARY_DIR ?= $(CHVMM_TEST_BINARY_DIR)
 test-real:
+	@if [ -n "$(BINARY_DIR)" ] && [ ! -d "$(BINARY_DIR)" ]; then \
+		echo "make test-real: BINARY_DIR=$(BINARY_DIR) is no directory (want dir/vNN.N/<arch>/cloud-hypervisor)" >&2; exit 1; fi
 	CHVMM_TEST_BINARY_DIR="$(if $(BINARY_DIR),$(abspath $(BINARY_DIR)))" \
 		go test -count=1 -v -timeout 10m -run '^TestReal' ./e2e
 

@@ -10,9 +10,11 @@ import (
 	"time"
 )
 
-// Names of CH events (Event.Name). Most come from source "vm"; "starting"
-// and "shutdown" also from "vmm", the VMM process itself; "activated" and
-// "reset" from "virtio-device" (property "id").
+// Names and sources of CH events (Event.Name, Event.Source). Most come
+// from source "vm"; "starting" and "shutdown" also from "vmm", the VMM
+// process itself; "activated" and "reset" from "virtio-device" (property
+// "id"); "panic" from "guest" (its pvpanic device); "create_vcpu" from
+// "cpu_manager".
 const (
 	EventBooting      = "booting"
 	EventBooted       = "booted"
@@ -30,6 +32,8 @@ const (
 	EventSourceVM     = "vm"
 	EventSourceVMM    = "vmm"
 	EventSourceDevice = "virtio-device"
+	EventSourceGuest  = "guest"
+	EventSourceCPUs   = "cpu_manager"
 )
 
 // An Event is one entry of CH's event monitor, such as {source "vm", name

@@ -22,7 +22,10 @@ const (
 	// CH exits 0 when a vCPU fails. Treat the VM as lost.
 	ExitCrashed
 	// ExitKilled: a signal this program did not send ended it (the OOM
-	// killer, an operator). Treat the VM as lost.
+	// killer, an operator). Treat the VM as lost. Only a VMM that is this
+	// program's child can be seen to be killed: an attached VMM that is not
+	// (Exit.State nil) and ends without reporting a shutdown is
+	// ExitCrashed.
 	ExitKilled
 )
 

@@ -83,9 +83,9 @@ func BenchmarkCopyBaseline(b *testing.B) {
 	}
 }
 
-// BenchmarkGetBinaryPathWarm is GetBinaryPath of a binary this process has
+// BenchmarkBinaryPathWarm is Release.BinaryPath of a binary this process has
 // already extracted: Lookup plus one Lstat.
-func BenchmarkGetBinaryPathWarm(b *testing.B) {
+func BenchmarkBinaryPathWarm(b *testing.B) {
 	registerTestRelease(b, "v96.0", benchPayload("v96.0"))
 	dataDir := b.TempDir()
 	want, err := getBinaryPath(b, dataDir, "v96.0")

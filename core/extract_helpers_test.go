@@ -16,7 +16,7 @@ import (
 )
 
 // Test-only CH versions, one per test that registers a release or shares
-// the global payload cache: v99.0 GetBinaryPath, v98.0 concurrent
+// the global payload cache: v99.0 BinaryPath, v98.0 concurrent
 // extraction (also in helper processes), v97.0 the running ELF binary, v96.0
 // benchmarks, v95.0 warm path, v94.0/v93.0 version mismatch.
 

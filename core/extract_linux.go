@@ -316,7 +316,7 @@ func (d *safeDir) writeBinary(ctx context.Context, p *payload) (fileID, error) {
 		return fileID{}, fmt.Errorf("stat %s: %w", tmpPath, err)
 	}
 	// Close before running it: an fd open for writing makes exec fail with
-	// ETXTBSY (ParseVersion retries for copies that forked children hold).
+	// ETXTBSY (chversion retries for copies that forked children hold).
 	if err := f.Close(); err != nil {
 		return fileID{}, writeError("close", tmpPath, err)
 	}

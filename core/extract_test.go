@@ -713,7 +713,7 @@ func TestExtractUnwritableDataDir(t *testing.T) {
 	})
 }
 
-// TestExtractWarmPath shows that once extracted, GetBinaryPath neither
+// TestExtractWarmPath shows that once extracted, BinaryPath neither
 // hashes nor runs the binary again, nor hashes the embedded binary again
 // for another data directory; a changed file is verified again.
 func TestExtractWarmPath(t *testing.T) {

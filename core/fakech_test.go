@@ -39,7 +39,8 @@ import (
 //
 // It serves GET /api/v1/vmm.ping, PUT /api/v1/vmm.shutdown (exit 0),
 // PUT /api/v1/vm.boot (events booting, booted, virtio-device activated),
-// PUT /api/v1/vm.pause (event paused), GET /api/v1/vm.info (state) and
+// PUT /api/v1/vm.pause (event paused), PUT /api/v1/vm.create (no event, as
+// CH), GET /api/v1/vm.info (state) and
 // PUT /api/v1/vm.power-button.
 
 // fakeCHVersion is what the fake says it is; registered by
@@ -198,6 +199,10 @@ func runFakeCH(args []string) int {
 		}
 		state.Store("Created")
 		f.event("vm", "shutdown", nil)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("PUT /api/v1/vm.create", func(w http.ResponseWriter, _ *http.Request) {
+		state.Store("Created") // as CH: no event
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET /api/v1/vm.info", func(w http.ResponseWriter, _ *http.Request) {

@@ -243,8 +243,9 @@ func (p *Process) WaitEvent(ctx context.Context, match func(Event) bool) (Event,
 }
 
 // WaitState waits until the VM is in state want, as vm.info reports it,
-// checking again at each of the VMM's events rather than polling. It
-// fails when ctx ends or the VMM exits first.
+// checking again at each of the VMM's events, and at least every
+// second for the changes CH reports no event of (vm.create). It fails when
+// ctx ends or the VMM exits first.
 func (p *Process) WaitState(ctx context.Context, want api.VMState) error {
 	for {
 		// Listen before asking, so that no change slips between the two.
@@ -261,17 +262,26 @@ func (p *Process) WaitState(ctx context.Context, want api.VMState) error {
 			p.events.cancel(w)
 			return err
 		}
+		t := time.NewTimer(stateRecheck)
 		select {
 		case <-w.found:
+		case <-t.C:
+			p.events.cancel(w)
 		case <-p.done:
+			t.Stop()
 			p.events.cancel(w)
 			return p.exitedError()
 		case <-ctx.Done():
+			t.Stop()
 			p.events.cancel(w)
 			return fmt.Errorf("waiting for the VM of cloud-hypervisor pid %d to be %s: %w", p.PID(), want, ctx.Err())
 		}
+		t.Stop()
 	}
 }
+
+// stateRecheck is how often WaitState asks again without an event.
+const stateRecheck = time.Second
 
 // exitedError says that the VMM has exited, and how.
 func (p *Process) exitedError() error {

@@ -364,6 +364,22 @@ func TestWaitEventAndState(t *testing.T) {
 	require.NoError(t, <-paused)
 	assert.Equal(t, "vm paused", (<-got).String())
 
+	// A change CH reports no event of (vm.create) is seen too.
+	created := make(chan error, 1)
+	go func() { created <- p.WaitState(t.Context(), api.VMStateCreated) }()
+	time.Sleep(20 * time.Millisecond) // it waits
+	req, err := http.NewRequest(http.MethodPut, "http://localhost/api/v1/vm.create", nil)
+	require.NoError(t, err)
+	resp, err := newTestHTTPClient(p.SocketPath()).Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	select {
+	case err := <-created:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("WaitState missed a state reached without an event")
+	}
+
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	err = p.WaitState(ctx, api.VMStateShutdown)

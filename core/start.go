@@ -39,12 +39,13 @@ const exitGrace = 2 * time.Second
 // skip with [WithoutKVMCheck]) and the socket path: one over 107 bytes is
 // ErrSocketPathTooLong, one a process listens on is ErrSocketInUse (also
 // for all but one of several concurrent starts on one path), and a stale
-// socket file is removed. The library binds the socket itself, mode 0600
-// in a private directory, renames it into place and hands it to CH as
+// socket file is removed. The socket's directory, and the log directory
+// and files, must be root's or this user's ([ErrUntrustedPath]). The
+// library binds the socket itself, made 0600 (fchmod) before it is bound,
+// so no other user can connect to it at any moment, and hands it to CH as
 // --api-socket fd=3, so readiness is a single ping that completes as soon
-// as CH serves it, with no polling, and no other user can connect to it at
-// any moment. A VMM that exits before that is reported at once as a
-// [*StartError] (ErrExitedEarly) with its exit status and the end of its
+// as CH serves it, with no polling. A VMM that exits before that is
+// reported at once as a [*StartError] (ErrExitedEarly) with its exit status and the end of its
 // output; one that does not answer within the start timeout
 // (WithStartTimeout, default 5 s) is killed (ErrNotReady).
 //

@@ -30,7 +30,7 @@ import (
 //
 // plus BenchmarkPingDialPerRequest and BenchmarkConcurrentStart100. The
 // extraction benchmarks (BenchmarkExtractCold vs BenchmarkCopyBaseline,
-// BenchmarkGetBinaryPathWarm) live in core/extract_bench_test.go.
+// BenchmarkBinaryPathWarm) live in core/extract_bench_test.go.
 
 // readyTimeout bounds how long a baseline waits for the simulator's socket.
 const readyTimeout = 5 * time.Second

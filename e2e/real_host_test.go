@@ -136,7 +136,7 @@ func threadsOf(pid int) []string {
 	return names
 }
 
-// eventLog keeps the events of a VMM started WithEvents.
+// eventLog keeps the events of a VMM (Process.Events).
 type eventLog struct {
 	mu     sync.Mutex
 	events []core.Event

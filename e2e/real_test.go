@@ -223,7 +223,7 @@ type realVMM struct {
 	*core.Process
 	h      core.Hypervisor
 	role   string
-	events *eventLog // nil unless started WithEvents
+	events *eventLog // its Process.Events, kept
 }
 
 // where says which VMM, for failure messages: release, role, pid, log.
