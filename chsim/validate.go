@@ -27,6 +27,7 @@ const (
 	ResponseViolation
 )
 
+// String returns "request" or "response".
 func (k ViolationKind) String() string {
 	if k == ResponseViolation {
 		return "response"

@@ -206,6 +206,20 @@ func (s *samples) report() {
 
 // warmUp runs one iteration of the measured operation before the loop, so
 // that neither side of a pair measures a cold first run.
+// measure warms up with f, then times each call of f in the benchmark
+// loop and reports the samples.
+func measure(b *testing.B, f func()) {
+	b.Helper()
+	warmUp(b, f)
+	s := newSamples(b)
+	for b.Loop() {
+		s.start()
+		f()
+		s.stop()
+	}
+	s.report()
+}
+
 func warmUp(b *testing.B, f func()) {
 	b.Helper()
 	f()
@@ -999,14 +1013,7 @@ func BenchmarkRealPing(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		warmUp(b, ping)
-		s := newSamples(b)
-		for b.Loop() {
-			s.start()
-			ping()
-			s.stop()
-		}
-		s.report()
+		measure(b, ping)
 	})
 }
 
@@ -1022,14 +1029,7 @@ func BenchmarkRealPingBaseline(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		warmUp(b, ping)
-		s := newSamples(b)
-		for b.Loop() {
-			s.start()
-			ping()
-			s.stop()
-		}
-		s.report()
+		measure(b, ping)
 	})
 }
 
@@ -1059,14 +1059,7 @@ func BenchmarkRealCreateBootInfo(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		warmUp(b, cycle)
-		s := newSamples(b)
-		for b.Loop() {
-			s.start()
-			cycle()
-			s.stop()
-		}
-		s.report()
+		measure(b, cycle)
 	})
 }
 
@@ -1097,13 +1090,6 @@ func BenchmarkRealCreateBootInfoBaseline(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		warmUp(b, cycle)
-		s := newSamples(b)
-		for b.Loop() {
-			s.start()
-			cycle()
-			s.stop()
-		}
-		s.report()
+		measure(b, cycle)
 	})
 }
