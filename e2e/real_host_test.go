@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
@@ -48,8 +49,29 @@ func tapUnavailable() string {
 // tapWatch remembers the TAP devices a test created and, when the test
 // ends, checks that the kernel removed every one.
 type tapWatch struct {
-	mu    sync.Mutex
-	names []string
+	mu   sync.Mutex
+	taps []tapDevice
+}
+
+// tapDevice is one TAP device: the kernel recycles the name of a removed
+// device (another release's subtest running beside may get it at once), so
+// the device is known by its name and its interface index together.
+type tapDevice struct {
+	name    string
+	ifindex string
+}
+
+// exists reports whether the device is still there: a device of that name
+// with another index is a new one.
+func (d tapDevice) exists() (bool, error) {
+	data, err := os.ReadFile(filepath.Join("/sys/class/net", d.name, "ifindex"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return strings.TrimSpace(string(data)) == d.ifindex, nil
 }
 
 // watchTAPs returns a tapWatch whose check runs when t ends, after every
@@ -59,16 +81,19 @@ func watchTAPs(t *testing.T) *tapWatch {
 	t.Cleanup(func() {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		for _, name := range w.names {
-			sys := filepath.Join("/sys/class/net", name)
+		for _, d := range w.taps {
 			deadline := time.Now().Add(tapGone)
 			for {
-				_, err := os.Lstat(sys)
-				if errors.Is(err, fs.ErrNotExist) {
+				there, err := d.exists()
+				if err != nil {
+					t.Errorf("TAP device %s: %v", d.name, err)
+					break
+				}
+				if !there {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Errorf("TAP device %s still exists (%s) after the test closed its descriptor and stopped every VMM: expected the kernel to remove it; a process still holds it", name, sys)
+					t.Errorf("TAP device %s (ifindex %s) still exists after the test closed its descriptor and stopped every VMM: expected the kernel to remove it; a process still holds it", d.name, d.ifindex)
 					break
 				}
 				time.Sleep(20 * time.Millisecond)
@@ -95,8 +120,13 @@ func newTAP(t *testing.T, w *tapWatch) (*os.File, string) {
 	}
 	name := ifr.Name()
 	f := os.NewFile(uintptr(fd), "tap "+name)
+	index, err := os.ReadFile(filepath.Join("/sys/class/net", name, "ifindex"))
+	if err != nil {
+		f.Close()
+		t.Fatalf("the new TAP device %s: %v", name, err)
+	}
 	w.mu.Lock()
-	w.names = append(w.names, name)
+	w.taps = append(w.taps, tapDevice{name: name, ifindex: strings.TrimSpace(string(index))})
 	w.mu.Unlock()
 	t.Cleanup(func() { f.Close() })
 	return f, name
@@ -207,4 +237,39 @@ func (l *eventLog) wait(ctx context.Context, i int, source, name string, timeout
 			return false
 		}
 	}
+}
+
+// TestRealTAPNameRecycled checks the suite's TAP bookkeeping against what
+// the kernel does: a removed TAP device's name goes to the next new one, so
+// a device is gone when its name is gone or names another device. (Judged
+// by name alone, a release's check waited for a TAP another release's
+// subtest running beside it had just been given.)
+func TestRealTAPNameRecycled(t *testing.T) {
+	if why := tapUnavailable(); why != "" {
+		t.Skip(why)
+	}
+	w := &tapWatch{}
+	first, name := newTAP(t, w)
+	old := w.taps[0]
+	there, err := old.exists()
+	require.NoError(t, err)
+	require.True(t, there, "TAP %s while its descriptor is open", name)
+	require.NoError(t, first.Close())
+	deadline := time.Now().Add(tapGone)
+	for there && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		there, err = old.exists()
+		require.NoError(t, err)
+	}
+	require.False(t, there, "TAP %s after its only descriptor was closed", name)
+	_, again := newTAP(t, w)
+	if again != name {
+		t.Skipf("the kernel named the next TAP %s, not %s (another TAP appeared between): nothing to check", again, name)
+	}
+	there, err = old.exists()
+	require.NoError(t, err)
+	assert.False(t, there, "the removed TAP %s (ifindex %s) once a new device has its name (ifindex %s)", name, old.ifindex, w.taps[1].ifindex)
+	there, err = w.taps[1].exists()
+	require.NoError(t, err)
+	assert.True(t, there, "the new TAP %s", again)
 }
