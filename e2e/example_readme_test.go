@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 
@@ -40,23 +41,41 @@ func Example_connect() {
 // VM to a newer CH.)
 func Example_upgrade() {
 	ctx := context.Background()
-	dataDir, snapDir := "/var/lib/chvmm", "/var/lib/vms/vm1.snap"
-	sockOld, sockNew := "/run/chvmm/vm1.sock", "/run/chvmm/vm1-v53.sock"
+	if err := upgrade(ctx, "/var/lib/chvmm", "/var/lib/vms/vm1.snap", "/run/chvmm/vm1.sock", "/run/chvmm/vm1-v53.sock"); err != nil {
+		log.Fatal(err)
+	}
+}
 
-	old, _ := core.RestoreProcess(ctx, dataDir, snapDir, sockOld, core.RestoreOptions{Resume: true}) // e.g. v50.2
-	info, _ := old.Hypervisor().VMInfo(ctx)                                                          // its config, every default filled in
-	_ = old.Hypervisor().ShutdownVM(ctx)
-	_ = old.Stop(ctx)
+// upgrade is Example_upgrade's body, as the README shows it.
+func upgrade(ctx context.Context, dataDir, snapDir, sockOld, sockNew string) error {
+	old, err := core.RestoreProcess(ctx, dataDir, snapDir, sockOld, core.RestoreOptions{Resume: true}) // e.g. v50.2
+	if err != nil {
+		return err
+	}
+	info, err := old.Hypervisor().VMInfo(ctx) // its config, every default filled in
+	if err != nil {
+		return errors.Join(err, old.Stop(ctx))
+	}
+	if err := old.Hypervisor().ShutdownVM(ctx); err != nil {
+		return errors.Join(err, old.Stop(ctx))
+	}
+	if err := old.Stop(ctx); err != nil {
+		return err
+	}
 
 	cfg, changes, err := v53.Release.Convert(&info.Config, old.Release())
-	// err: a member or value v53 lacks that is not the old release's default, named (core.ErrUnsupportedField)
 	if err != nil {
-		log.Fatal(err)
+		return err // a member or value v53 lacks that is not the old release's default, named (core.ErrUnsupportedField)
 	}
 	for _, c := range changes {
 		log.Println(c) // dropped vmConfig.serial.iommu (false); set vmConfig.disks[0].image_type ("Raw"): …
 	}
-	next, _ := core.StartProcess(ctx, v53.Release, dataDir, sockNew)
-	_ = next.Hypervisor().CreateVM(ctx, cfg, nil)
-	_ = next.Hypervisor().BootVM(ctx)
+	next, err := core.StartProcess(ctx, v53.Release, dataDir, sockNew)
+	if err != nil {
+		return err
+	}
+	if err := next.Hypervisor().CreateVM(ctx, cfg, nil); err != nil {
+		return errors.Join(err, next.Stop(ctx))
+	}
+	return next.Hypervisor().BootVM(ctx)
 }
