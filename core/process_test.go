@@ -480,6 +480,13 @@ func TestSocketChecks(t *testing.T) {
 		assert.Contains(t, err.Error(), "107")
 		assert.NoDirExists(t, filepath.Dir(long))
 	})
+	t.Run("missing directory", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "run")
+		_, err := startFakeAt(t, t.Context(), filepath.Join(dir, "api.sock"))
+		require.ErrorIs(t, err, fs.ErrNotExist)
+		assert.Contains(t, err.Error(), "the socket's directory "+dir+" does not exist; create it")
+		assert.NoDirExists(t, dir, "StartProcess creates no directory above the socket")
+	})
 	t.Run("stale socket is replaced", func(t *testing.T) {
 		sock := filepath.Join(t.TempDir(), "api.sock")
 		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})

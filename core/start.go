@@ -39,8 +39,10 @@ const exitGrace = 2 * time.Second
 // skip with [WithoutKVMCheck]) and the socket path: one over 107 bytes is
 // ErrSocketPathTooLong, one a process listens on is ErrSocketInUse (also
 // for all but one of several concurrent starts on one path), and a stale
-// socket file is removed. The socket's directory, and the log directory
-// and files, must be root's or this user's ([ErrUntrustedPath]). The
+// socket file is removed. The socket's directory must exist (StartProcess
+// creates no directory above the socket; a missing one is an error matching
+// fs.ErrNotExist); it, and the log directory and files, must be root's or
+// this user's ([ErrUntrustedPath]). The
 // library binds the socket itself, made 0600 (fchmod) before it is bound,
 // so no other user can connect to it at any moment, and hands it to CH as
 // --api-socket fd=3, so readiness is a single ping that completes as soon
@@ -167,6 +169,9 @@ func lockSocketPath(ctx context.Context, socketPath string) (unlock func(), err 
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) {
 			return fail(fmt.Errorf("%w: %s is a symlink; remove it", ErrUnsafePath, lockPath))
+		}
+		if errors.Is(err, unix.ENOENT) {
+			return fail(fmt.Errorf("starting cloud-hypervisor: the socket's directory %s does not exist; create it (owned by this user, not writable by others): %w", filepath.Dir(socketPath), &os.PathError{Op: "open", Path: lockPath, Err: err}))
 		}
 		return fail(fmt.Errorf("starting cloud-hypervisor: lock file: %w", &os.PathError{Op: "open", Path: lockPath, Err: err}))
 	}
