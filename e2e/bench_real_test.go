@@ -204,25 +204,37 @@ func (s *samples) report() {
 	s.b.ReportMetric(float64(med.Nanoseconds()), "med-ns/op")
 }
 
-// warmUp runs one iteration of the measured operation before the loop, so
-// that neither side of a pair measures a cold first run.
-// measure warms up with f, then times each call of f in the benchmark
-// loop and reports the samples.
+// measure times f in each round of the benchmark loop, after one untimed
+// warm-up round.
 func measure(b *testing.B, f func()) {
 	b.Helper()
-	warmUp(b, f)
-	s := newSamples(b)
-	for b.Loop() {
-		s.start()
-		f()
-		s.stop()
-	}
-	s.report()
+	measureCycle(b, nil, f, nil)
 }
 
-func warmUp(b *testing.B, f func()) {
+// measureCycle times timed in each round of the benchmark loop; before and
+// after (nil: nothing) run untimed around it. One whole round runs first,
+// untimed, so that neither side of a pair measures a cold first run.
+func measureCycle(b *testing.B, before, timed, after func()) {
 	b.Helper()
-	f()
+	untimed := func(s *samples, f func()) {
+		if f != nil {
+			s.untimed(f)
+		}
+	}
+	for _, f := range []func(){before, timed, after} {
+		if f != nil {
+			f()
+		}
+	}
+	s := newSamples(b)
+	for b.Loop() {
+		untimed(s, before)
+		s.start()
+		timed()
+		s.stop()
+		untimed(s, after)
+	}
+	s.report()
 }
 
 // ---- the raw side: exec and net/http, no chvmm code ----
@@ -278,16 +290,7 @@ func pingOn(c net.Conn) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("vmm.ping: HTTP %d: %s", resp.StatusCode, body)
-	}
-	var info rawPing
-	return json.Unmarshal(body, &info)
+	return readPing(resp)
 }
 
 // rawPut is PUT path with a JSON body (nil: none) on client; any answer
@@ -494,15 +497,8 @@ func BenchmarkRealStartToReady(b *testing.B) {
 			}
 			return p
 		}
-		warmUp(b, func() { stopChvmm(b, start()) })
-		s := newSamples(b)
-		for b.Loop() {
-			s.start()
-			p := start()
-			s.stop()
-			s.untimed(func() { stopChvmm(b, p) })
-		}
-		s.report()
+		var p *core.Process
+		measureCycle(b, nil, func() { p = start() }, func() { stopChvmm(b, p) })
 	})
 }
 
@@ -551,15 +547,8 @@ func benchExecToReady(b *testing.B, events bool) {
 				b.Fatal(err)
 			}
 		}
-		warmUp(b, func() { stop(start()) })
-		s := newSamples(b)
-		for b.Loop() {
-			s.start()
-			v := start()
-			s.stop()
-			s.untimed(func() { stop(v) })
-		}
-		s.report()
+		var v *rawVMM
+		measureCycle(b, nil, func() { v = start() }, func() { stop(v) })
 	})
 }
 
@@ -594,15 +583,7 @@ func BenchmarkRealBootToGuest(b *testing.B) {
 			}
 			removeSerial(b, serial)
 		}
-		warmUp(b, func() { boot(); reset() })
-		s := newSamples(b)
-		for b.Loop() {
-			s.start()
-			boot()
-			s.stop()
-			s.untimed(reset)
-		}
-		s.report()
+		measureCycle(b, nil, boot, reset)
 	})
 }
 
@@ -636,15 +617,7 @@ func BenchmarkRealBootToGuestBaseline(b *testing.B) {
 			}
 			removeSerial(b, serial)
 		}
-		warmUp(b, func() { boot(); reset() })
-		s := newSamples(b)
-		for b.Loop() {
-			s.start()
-			boot()
-			s.stop()
-			s.untimed(reset)
-		}
-		s.report()
+		measureCycle(b, nil, boot, reset)
 	})
 }
 
@@ -692,17 +665,8 @@ func snapshotIteration(b *testing.B, rt *realTarget, snap func(dir string), resu
 			b.Fatal(err)
 		}
 	}
-	warmUp(b, func() { dir := fresh(); snap(dir); reset(dir) })
-	s := newSamples(b)
-	for b.Loop() {
-		var dir string
-		s.untimed(func() { dir = fresh() })
-		s.start()
-		snap(dir)
-		s.stop()
-		s.untimed(func() { reset(dir) })
-	}
-	s.report()
+	var dir string
+	measureCycle(b, func() { dir = fresh() }, func() { snap(dir) }, func() { reset(dir) })
 }
 
 // BenchmarkRealSnapshotPaused is Hypervisor.PauseVM and Snapshot of a
@@ -822,17 +786,8 @@ func restoreIteration(b *testing.B, src *restoreSource, restore func() (stop fun
 		removeSerial(b, src.serial) // the restored VM opens the path its config names
 		src.avoidBusySecond()
 	}
-	prepare()
-	warmUp(b, func() { restore()() })
-	s := newSamples(b)
-	for b.Loop() {
-		s.untimed(prepare)
-		s.start()
-		stop := restore()
-		s.stop()
-		s.untimed(stop)
-	}
-	s.report()
+	var stop func()
+	measureCycle(b, prepare, func() { stop = restore() }, func() { stop() })
 }
 
 // BenchmarkRealRestoreToRunning is core.RestoreProcess with Resume until
@@ -934,6 +889,19 @@ func concurrentDirs(b *testing.B, rt *realTarget) []string {
 	return dirs
 }
 
+// timeConcurrentBatches times concurrentBatch of one in each round of the
+// benchmark loop. No warm-up batch: trustedOptions' probe has warmed the
+// binary.
+func timeConcurrentBatches(b *testing.B, dirs []string, one func(dir string) error) {
+	s := newSamples(b)
+	for b.Loop() {
+		s.start()
+		concurrentBatch(b, dirs, one)
+		s.stop()
+	}
+	s.report()
+}
+
 // BenchmarkRealConcurrentStart100 starts 100 VMMs concurrently with
 // core.StartProcess, pings each (Hypervisor.Ping) and stops it
 // (Process.Stop); one op is a batch, all timed, none may fail.
@@ -956,14 +924,7 @@ func BenchmarkRealConcurrentStart100(b *testing.B) {
 			}
 			return err
 		}
-		// No warm-up batch: trustedOptions' probe has warmed the binary.
-		s := newSamples(b)
-		for b.Loop() {
-			s.start()
-			concurrentBatch(b, dirs, one)
-			s.stop()
-		}
-		s.report()
+		timeConcurrentBatches(b, dirs, one)
 	})
 }
 
@@ -990,14 +951,7 @@ func BenchmarkRealConcurrentStart100Baseline(b *testing.B) {
 			}
 			return v.stop()
 		}
-		// No warm-up batch: trustedOptions' probe has warmed the binary.
-		s := newSamples(b)
-		for b.Loop() {
-			s.start()
-			concurrentBatch(b, dirs, one)
-			s.stop()
-		}
-		s.report()
+		timeConcurrentBatches(b, dirs, one)
 	})
 }
 
@@ -1042,20 +996,7 @@ func BenchmarkRealCreateBootInfo(b *testing.B) {
 		cycle := func() {
 			ctx, cancel := opContext(b)
 			defer cancel()
-			if err := h.CreateVM(ctx, cfg, nil); err != nil {
-				b.Fatal(err)
-			}
-			if err := h.BootVM(ctx); err != nil {
-				b.Fatal(err)
-			}
-			info, err := h.VMInfo(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if info.State != api.VMStateRunning {
-				b.Fatalf("VM state %q after vm.boot, want Running", info.State)
-			}
-			if err := h.DeleteVM(ctx); err != nil {
+			if err := createBootInfoDelete(ctx, h, cfg); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -130,6 +130,11 @@ func rawGetPing(ctx context.Context, client *http.Client) error {
 	if err != nil {
 		return err
 	}
+	return readPing(resp)
+}
+
+// readPing reads and closes a vmm.ping answer and decodes it.
+func readPing(resp *http.Response) error {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
@@ -232,23 +237,30 @@ func BenchmarkCreateBootInfo(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := h.CreateVM(ctx, cfg, nil); err != nil {
-			b.Fatal(err)
-		}
-		if err := h.BootVM(ctx); err != nil {
-			b.Fatal(err)
-		}
-		info, err := h.VMInfo(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if info.State != api.VMStateRunning {
-			b.Fatalf("VM state %q after boot, want Running", info.State)
-		}
-		if err := h.DeleteVM(ctx); err != nil {
+		if err := createBootInfoDelete(ctx, h, cfg); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+// createBootInfoDelete is one round of the CreateBootInfo benchmarks
+// through h: vm.create, vm.boot, vm.info (the VM must be running) and
+// vm.delete.
+func createBootInfoDelete(ctx context.Context, h core.Hypervisor, cfg *api.VMConfig) error {
+	if err := h.CreateVM(ctx, cfg, nil); err != nil {
+		return err
+	}
+	if err := h.BootVM(ctx); err != nil {
+		return err
+	}
+	info, err := h.VMInfo(ctx)
+	if err != nil {
+		return err
+	}
+	if info.State != api.VMStateRunning {
+		return fmt.Errorf("VM state %q after vm.boot, want Running", info.State)
+	}
+	return h.DeleteVM(ctx)
 }
 
 // BenchmarkCreateBootInfoRawClient is the baseline of

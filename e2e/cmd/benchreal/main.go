@@ -32,6 +32,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/chvmm/chvmm/core/chtest"
 )
 
 func main() {
@@ -59,7 +61,7 @@ func run(ctx context.Context, binDir string, count int, outPath, only, versions 
 	if err != nil {
 		return err
 	}
-	rels, err := findReleases(binDir, hostArch())
+	rels, err := findReleases(binDir, chtest.HostArch())
 	if err != nil {
 		return err
 	}
@@ -229,17 +231,6 @@ func findReleases(dir, arch string) ([]string, error) {
 	}
 	sortVersions(rels)
 	return rels, nil
-}
-
-// hostArch is CH's name of this machine's architecture.
-func hostArch() string {
-	switch runtime.GOARCH {
-	case "amd64":
-		return "x86_64"
-	case "arm64":
-		return "aarch64"
-	}
-	return runtime.GOARCH
 }
 
 // environment describes the machine for the report's header.
